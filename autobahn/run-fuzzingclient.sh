@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Run Autobahn's fuzzingclient (wstest plays the client) against a WebSocket
+# SERVER under test that is already listening on loopback, then summarize.
+#
+# usage: run-fuzzingclient.sh URL [CASES]
+#   URL    ws://127.0.0.1:PORT[/path]  (loopback only: 127.0.0.0/8, localhost, [::1])
+#   CASES  comma-separated case patterns, or a JSON list (default: the template's)
+#          e.g. '1.*,2.*'   '9.1.1'   '["5.*","6.4.*"]'
+#
+# The spec is built from the checked-in template fuzzingclient.json (beside this
+# script: groups 1-10, permessage-deflate groups 12.*/13.* excluded) with outdir,
+# url and agent filled in, and written to $AUTOBAHN_REPORT_DIR/fuzzingclient.json.
+#
+# Environment (all optional):
+#   AUTOBAHN_AGENT        agent name in the report          (default: the template's)
+#   AUTOBAHN_EXCLUDE      comma-separated patterns to exclude, added to the template's
+#   AUTOBAHN_SKIP_DEFLATE 1 = make sure 12.*,13.* are excluded; 0 = run them too
+#                         (default: as the template says, i.e. excluded)
+#   AUTOBAHN_SPEC_TEMPLATE  spec template (default: fuzzingclient.json beside this script)
+#   AUTOBAHN_REPORT_DIR   report directory (default: the template's outdir, relative
+#                         to the template's folder, i.e. autobahn/reports/server)
+#   AUTOBAHN_STRICT=1     summary also fails on NON-STRICT and non-OK behaviorClose
+#   AUTOBAHN_FAIL_UNIMPLEMENTED=1  summary also fails on UNIMPLEMENTED
+#   AUTOBAHN_SUMMARY_ARGS extra arguments for summarize.py (e.g. "--depth 2 --wide")
+#   AUTOBAHN_TIMEOUT      seconds before wstest is stopped          (default: 5400)
+#   AUTOBAHN_WAIT         seconds to wait for the server's port     (default: 15)
+#   AUTOBAHN_HOME / WSTEST  where wstest is; installed via install.sh if missing
+#
+# Exit status: 0 when the bar is met; 1 when a case is below the bar or cases are
+# missing; 2 bad arguments / non-loopback URL; 3 nothing listening; 4 install
+# failed; wstest's own status (124 = timed out) if it failed.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { printf '[autobahn] %s\n' "$*" >&2; }
+
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+fi
+URL="$1"
+CASES="${2:-}"
+TEMPLATE="${AUTOBAHN_SPEC_TEMPLATE:-$HERE/fuzzingclient.json}"
+TIMEOUT="${AUTOBAHN_TIMEOUT:-5400}"
+WAIT="${AUTOBAHN_WAIT:-15}"
+
+# --- the URL must point at loopback; wait for the port -----------------------
+HOSTPORT=$(python3 - "$URL" <<'EOF'
+import ipaddress, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+if u.scheme not in ("ws", "wss") or not u.hostname:
+    sys.exit("URL must be ws://HOST:PORT[/path], got %r" % sys.argv[1])
+h = u.hostname
+ok = h == "localhost"
+if not ok:
+    try:
+        ok = ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        ok = False
+if not ok:
+    sys.exit("refusing non-loopback target %r: Autobahn runs here only against 127.0.0.0/8, localhost or [::1]" % h)
+print(h, u.port or (443 if u.scheme == "wss" else 80))
+EOF
+) || exit 2
+read -r HOST PORT <<<"$HOSTPORT"
+
+python3 - "$HOST" "$PORT" "$WAIT" <<'EOF' || { log "nothing listening on $HOST:$PORT after ${WAIT}s"; exit 3; }
+import socket, sys, time
+host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline = time.time() + wait
+while True:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        sys.exit(0)
+    except OSError:
+        if time.time() > deadline:
+            sys.exit(1)
+        time.sleep(0.2)
+EOF
+
+# --- wstest ------------------------------------------------------------------
+AUTOBAHN_HOME="${AUTOBAHN_HOME:-/opt/autobahn}"
+WSTEST="${WSTEST:-$AUTOBAHN_HOME/wstest}"
+if ! [ -x "$WSTEST" ]; then
+    log "wstest not found at $WSTEST; installing into $AUTOBAHN_HOME"
+    WSTEST="$(AUTOBAHN_HOME="$AUTOBAHN_HOME" bash "$HERE/install.sh" | sed -n 's/^wstest: //p' | tail -n1)"
+    [ -x "$WSTEST" ] || { log "install failed"; exit 4; }
+fi
+
+# --- spec, from the template ---------------------------------------------------
+# Prints "<agent>\t<report dir>"; the report dir is created, the spec written into it.
+RESOLVED=$(python3 - "$TEMPLATE" "$URL" "$CASES" "${AUTOBAHN_AGENT:-}" "${AUTOBAHN_EXCLUDE:-}" \
+    "${AUTOBAHN_SKIP_DEFLATE:-}" "${AUTOBAHN_REPORT_DIR:-}" <<'EOF'
+import json, os, sys
+template, url, cases, agent, exclude, skip_deflate, report_dir = sys.argv[1:8]
+DEFLATE = ["12.*", "13.*"]  # permessage-deflate groups (RFC 7692)
+def patterns(s):
+    s = s.strip()
+    if s.startswith("["):
+        return json.loads(s)
+    return [p.strip() for p in s.split(",") if p.strip()]
+with open(template) as f:
+    spec = json.load(f)
+spec.pop("_comment", None)
+# outdir: explicit, else the template's, relative to the template's folder.
+outdir = report_dir or os.path.join(os.path.dirname(os.path.abspath(template)),
+                                    spec.get("outdir", "reports/server"))
+outdir = os.path.abspath(outdir)
+os.makedirs(outdir, exist_ok=True)
+server = dict((spec.get("servers") or [{}])[0])
+server["agent"] = agent or server.get("agent") or "testee"
+server["url"] = url
+spec["servers"] = [server]
+spec["outdir"] = outdir
+if patterns(cases):
+    spec["cases"] = patterns(cases)
+spec["cases"] = spec.get("cases") or ["*"]
+ex = list(spec.get("exclude-cases", []))
+ex += [p for p in patterns(exclude) if p not in ex]
+if skip_deflate == "1":
+    ex += [p for p in DEFLATE if p not in ex]
+elif skip_deflate == "0":
+    ex = [p for p in ex if p not in DEFLATE]
+spec["exclude-cases"] = ex
+spec.setdefault("exclude-agent-cases", {})
+with open(os.path.join(outdir, "fuzzingclient.json"), "w") as f:
+    json.dump(spec, f, indent=2)
+    f.write("\n")
+sys.stderr.write("[autobahn] spec %s/fuzzingclient.json (from %s): cases=%s exclude=%s agent=%s url=%s\n"
+                 % (outdir, template, ",".join(spec["cases"]), ",".join(ex), server["agent"], url))
+print("%s\t%s" % (server["agent"], outdir))
+EOF
+) || { log "cannot build the spec from $TEMPLATE"; exit 2; }
+IFS=$'\t' read -r AGENT REPORT_DIR <<<"$RESOLVED"
+SPEC="$REPORT_DIR/fuzzingclient.json"
+# Stale results from an earlier run must not be summarized as this one's.
+find "$REPORT_DIR" -maxdepth 1 -type f \( -name 'index.json' -o -name 'index.html' \
+    -o -name '*_case_*.json' -o -name '*_case_*.html' \) -delete
+
+# --- run, bounded, with per-group progress ------------------------------------
+LOG="$REPORT_DIR/wstest.log"
+START=$(date +%s)
+( cd "$REPORT_DIR" && exec timeout -k 20 "$TIMEOUT" "$WSTEST" -m fuzzingclient -s "$SPEC" ) >"$LOG" 2>&1 &
+WSPID=$!
+# shellcheck disable=SC2317  # only called from the traps
+cleanup() { if kill -0 "$WSPID" 2>/dev/null; then kill "$WSPID" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+group=""
+while kill -0 "$WSPID" 2>/dev/null; do
+    cur=$(tail -n 20 "$LOG" 2>/dev/null | sed -n 's/^Running test case ID \([0-9.]*\) .*/\1/p' | tail -n1)
+    g="${cur%%.*}"
+    if [ -n "$g" ] && [ "$g" != "$group" ]; then
+        log "$(printf '+%4ds' $(($(date +%s) - START))) group $g (case $cur)"
+        group="$g"
+    fi
+    sleep 1
+done
+set +e
+wait "$WSPID"; rc=$?
+set -e
+END=$(date +%s)
+trap - EXIT INT TERM
+
+ELAPSED=$((END - START))
+log "wstest finished (exit $rc) in $((ELAPSED / 60))m$((ELAPSED % 60))s; log: $LOG"
+if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && log "wstest hit AUTOBAHN_TIMEOUT=${TIMEOUT}s"
+    tail -n 30 "$LOG" >&2
+fi
+
+# wstest announces how many cases it will run; fewer in the report fails the bar.
+EXPECT=$(sed -n 's/^Ok, will run \([0-9]*\) test cases.*/\1/p' "$LOG" | head -n1)
+SUMARGS=()
+[ -n "$EXPECT" ] && SUMARGS+=(--expect "$EXPECT")
+[ "${AUTOBAHN_STRICT:-0}" = 1 ] && SUMARGS+=(--strict)
+[ "${AUTOBAHN_FAIL_UNIMPLEMENTED:-0}" = 1 ] && SUMARGS+=(--fail-unimplemented)
+# shellcheck disable=SC2206  # word splitting of the extra flags is intended
+[ -n "${AUTOBAHN_SUMMARY_ARGS:-}" ] && SUMARGS+=($AUTOBAHN_SUMMARY_ARGS)
+set +e
+python3 "$HERE/summarize.py" "$REPORT_DIR" --agent "$AGENT" "${SUMARGS[@]}"
+src=$?
+set -e
+log "report: $REPORT_DIR/index.html (wall time ${ELAPSED}s)"
+if [ "$rc" -ne 0 ]; then exit "$rc"; fi
+exit "$src"

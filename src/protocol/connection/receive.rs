@@ -1,0 +1,252 @@
+//! The receive path: frame headers, payload streaming, message assembly,
+//! control frames.
+
+use super::{Assembly, CloseState, Connection, Event, MessageKind, Role, Rx};
+use crate::protocol::close::parse_close_payload;
+use crate::protocol::error::ProtocolError;
+use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
+use crate::protocol::mask::apply_mask;
+
+/// How much of an announced message is reserved up front: enough to avoid
+/// regrowth for ordinary messages, small enough that a peer announcing a
+/// huge frame and then trickling cannot make us hold memory it never sends.
+const MAX_PRERESERVE: u64 = 64 * 1024;
+
+impl Connection {
+    /// Feeds bytes received from the peer, appending what they meant to
+    /// `events`. Any split of the same byte stream gives the same events.
+    ///
+    /// Incomplete input is kept (a header in a 14-byte array, payload bytes in
+    /// the message being assembled) and completed by the next call; nothing is
+    /// parsed twice. After the connection is closed, input is ignored.
+    pub fn receive(&mut self, mut input: &[u8], events: &mut Vec<Event>) {
+        while !input.is_empty() && self.state != CloseState::Closed {
+            let consumed = match self.rx {
+                Rx::Header { len } => self.read_header(input, len as usize, events),
+                Rx::Payload { .. } => self.read_payload(input, events),
+            };
+            input = &input[consumed..];
+        }
+    }
+
+    /// Reads header bytes; returns how many bytes of `input` were used.
+    fn read_header(&mut self, input: &[u8], have: usize, events: &mut Vec<Event>) -> usize {
+        let decoded = if have == 0 {
+            // Fast path: the whole header is usually in this read.
+            FrameHeader::decode(input)
+        } else {
+            let take = (MAX_HEADER_LEN - have).min(input.len());
+            self.header[have..have + take].copy_from_slice(&input[..take]);
+            FrameHeader::decode(&self.header[..have + take]).map(|r| r.map(|(h, n)| (h, n - have)))
+        };
+        match decoded {
+            Err(e) => {
+                self.fail(e, events);
+                input.len()
+            }
+            Ok(None) => {
+                // Not enough for a header: keep what we have (never more
+                // than 14 bytes, since a full header would have decoded).
+                let take = (MAX_HEADER_LEN - have).min(input.len());
+                if have == 0 {
+                    self.header[..take].copy_from_slice(&input[..take]);
+                }
+                self.rx = Rx::Header {
+                    len: (have + take) as u8,
+                };
+                take
+            }
+            Ok(Some((header, used))) => {
+                self.start_frame(header, events);
+                used
+            }
+        }
+    }
+
+    /// Checks a frame header against the role, extensions, message state and
+    /// limits, then sets up the payload read.
+    fn start_frame(&mut self, h: FrameHeader, events: &mut Vec<Event>) {
+        if let Err(e) = self.check_frame(&h) {
+            return self.fail(e, events);
+        }
+        if !h.opcode.is_control() && h.opcode != OpCode::Continuation {
+            let kind = if h.opcode == OpCode::Text {
+                MessageKind::Text
+            } else {
+                MessageKind::Binary
+            };
+            self.utf8.reset();
+            self.message = Some(Assembly {
+                kind,
+                data: Vec::with_capacity(h.len.min(MAX_PRERESERVE) as usize),
+                fragments: 0,
+            });
+        }
+        if let Some(m) = self.message.as_mut().filter(|_| !h.opcode.is_control()) {
+            m.fragments += 1;
+        }
+        self.rx = Rx::Payload {
+            opcode: h.opcode,
+            fin: h.fin,
+            mask: h.mask,
+            done: 0,
+            remaining: h.len,
+        };
+        if h.len == 0 {
+            self.finish_frame(events);
+        }
+    }
+
+    fn check_frame(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBits(h.rsv));
+        }
+        // RFC 6455 §5.1: a server MUST close on an unmasked client frame; a
+        // client MUST close on a masked server frame.
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
+            _ => {}
+        }
+        if h.opcode.is_control() {
+            return Ok(()); // length and FIN were checked by the decoder (§5.5)
+        }
+        // RFC 6455 §5.4: fragments of one message are not interleaved.
+        match (h.opcode, &self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            _ => {}
+        }
+        if h.len > self.limits.max_frame {
+            return Err(ProtocolError::FrameTooBig {
+                len: h.len,
+                limit: self.limits.max_frame,
+            });
+        }
+        let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+        if so_far + h.len > self.limits.max_message as u64 {
+            return Err(ProtocolError::MessageTooBig {
+                limit: self.limits.max_message,
+            });
+        }
+        let fragments = self.message.as_ref().map_or(0, |m| m.fragments);
+        if fragments >= self.limits.max_fragments {
+            return Err(ProtocolError::TooManyFragments {
+                limit: self.limits.max_fragments,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads payload bytes of the current frame; returns how many were used.
+    fn read_payload(&mut self, input: &[u8], events: &mut Vec<Event>) -> usize {
+        let Rx::Payload {
+            opcode,
+            mask,
+            done,
+            remaining,
+            ..
+        } = &mut self.rx
+        else {
+            unreachable!("read_payload outside a payload")
+        };
+        let take = (*remaining).min(input.len() as u64) as usize;
+        let phase = (*done % 4) as usize;
+        *done += take as u64;
+        *remaining -= take as u64;
+        let (opcode, mask, finished) = (*opcode, *mask, *remaining == 0);
+
+        let target = if opcode.is_control() {
+            &mut self.control
+        } else {
+            match self.message.as_mut() {
+                Some(m) => &mut m.data,
+                None => unreachable!("data frame without a message"),
+            }
+        };
+        let start = target.len();
+        target.extend_from_slice(&input[..take]);
+        if let Some(key) = mask {
+            apply_mask(&mut target[start..], key, phase);
+        }
+        // RFC 6455 §8.1, checked per received chunk so a bad sequence fails
+        // at once, not at the end of the frame or message.
+        let utf8_ok = match &self.message {
+            Some(m) if !opcode.is_control() && m.kind == MessageKind::Text => {
+                self.utf8.feed(&m.data[start..]).is_ok()
+            }
+            _ => true,
+        };
+        if !utf8_ok {
+            self.fail(ProtocolError::InvalidUtf8, events);
+            return input.len();
+        }
+        if finished {
+            self.finish_frame(events);
+        }
+        take
+    }
+
+    /// The current frame's payload is complete.
+    fn finish_frame(&mut self, events: &mut Vec<Event>) {
+        let Rx::Payload { opcode, fin, .. } = self.rx else {
+            unreachable!("finish_frame outside a payload")
+        };
+        self.rx = Rx::Header { len: 0 };
+        match opcode {
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if fin {
+                    self.finish_message(events);
+                }
+            }
+            OpCode::Ping => {
+                let payload = std::mem::take(&mut self.control);
+                // RFC 6455 §5.5.2: answer with a pong carrying the same data,
+                // unless we already sent a close (§5.5.1: nothing after it).
+                if self.state == CloseState::Open {
+                    self.push_frame(OpCode::Pong, &payload);
+                }
+                events.push(Event::Ping(payload));
+            }
+            OpCode::Pong => {
+                events.push(Event::Pong(std::mem::take(&mut self.control)));
+            }
+            OpCode::Close => {
+                let payload = std::mem::take(&mut self.control);
+                match parse_close_payload(&payload) {
+                    Err(e) => self.fail(e, events),
+                    Ok(frame) => {
+                        // RFC 6455 §5.5.1: answer a close with a close,
+                        // echoing the status code; then the TCP connection
+                        // may be closed.
+                        if self.state == CloseState::Open {
+                            let reply = frame.code.map(|c| c.0.to_be_bytes());
+                            self.push_frame(OpCode::Close, reply.as_ref().map_or(&[], |c| &c[..]));
+                        }
+                        self.state = CloseState::Closed;
+                        self.message = None;
+                        events.push(Event::Closed {
+                            code: frame.code,
+                            reason: frame.reason,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_message(&mut self, events: &mut Vec<Event>) {
+        let Some(m) = self.message.take() else {
+            return;
+        };
+        if m.kind == MessageKind::Text && self.utf8.finish().is_err() {
+            return self.fail(ProtocolError::InvalidUtf8, events);
+        }
+        events.push(Event::Message {
+            kind: m.kind,
+            data: m.data,
+        });
+    }
+}

@@ -1,0 +1,569 @@
+//! Tests of the connection state machine: one per RFC rule, a chopping
+//! runner that feeds every case whole, byte by byte and at every split, and
+//! proptest properties.
+
+use super::*;
+use crate::protocol::frame::{FrameHeader, encode_frame};
+use proptest::prelude::*;
+
+/// A masked frame as a client sends it.
+fn cf(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    raw(fin, 0, opcode, payload, Some([0x11, 0x22, 0x33, 0x44]))
+}
+
+/// Any frame, including illegal ones.
+fn raw(fin: bool, rsv: u8, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xffff => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let start = out.len();
+    if let Some(k) = mask {
+        out.extend_from_slice(&k);
+    }
+    out.extend_from_slice(payload);
+    if let Some(k) = mask {
+        crate::protocol::mask::apply_mask_bytewise(&mut out[start + 4..], k, 0);
+    }
+    out
+}
+
+fn server() -> Connection {
+    Connection::new(Role::Server, Limits::default())
+}
+
+/// Feeds `input` in the given chunk sizes (cycled) and returns the events.
+fn feed_chunked(conn: &mut Connection, input: &[u8], chunk: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        conn.receive(piece, &mut events);
+    }
+    events
+}
+
+/// The chopping runner: the same bytes fed whole, byte by byte, and split at
+/// every point give the same events and the same transmitted bytes (modulo
+/// nothing: servers do not mask, so bytes are deterministic).
+fn run(input: &[u8]) -> (Vec<Event>, Vec<u8>, CloseState) {
+    run_with(Limits::default(), input)
+}
+
+fn run_with(limits: Limits, input: &[u8]) -> (Vec<Event>, Vec<u8>, CloseState) {
+    let mut whole = Connection::new(Role::Server, limits);
+    let expected = feed_chunked(&mut whole, input, input.len());
+    let expected_tx = whole.take_transmit();
+    let mut bytewise = Connection::new(Role::Server, limits);
+    assert_eq!(
+        feed_chunked(&mut bytewise, input, 1),
+        expected,
+        "byte by byte"
+    );
+    assert_eq!(bytewise.take_transmit(), expected_tx);
+    if input.len() <= 300 {
+        for split in 0..=input.len() {
+            let mut c = Connection::new(Role::Server, limits);
+            let mut events = Vec::new();
+            c.receive(&input[..split], &mut events);
+            c.receive(&input[split..], &mut events);
+            assert_eq!(events, expected, "split at {split}");
+            assert_eq!(c.take_transmit(), expected_tx, "split at {split}");
+        }
+    }
+    (expected, expected_tx, whole.close_state())
+}
+
+fn text(s: &str) -> Event {
+    Event::Message {
+        kind: MessageKind::Text,
+        data: s.as_bytes().to_vec(),
+    }
+}
+
+fn failed_with(events: &[Event], code: u16) -> bool {
+    matches!(events.last(), Some(Event::Failed(e)) if e.close_code() == CloseCode(code))
+}
+
+/// The close frame a server sends: code and reason.
+fn close_frame_code(tx: &[u8]) -> Option<u16> {
+    let (h, n) = FrameHeader::decode(tx).ok()??;
+    (h.opcode == OpCode::Close && h.len >= 2).then(|| u16::from_be_bytes([tx[n], tx[n + 1]]))
+}
+
+// ----- RFC 6455 §5.1 / §5.3: masking -----
+
+#[test]
+fn rfc6455_5_1_server_rejects_unmasked_frames() {
+    let (ev, tx, st) = run(&raw(true, 0, 1, b"hi", None));
+    assert!(failed_with(&ev, 1002));
+    assert_eq!(close_frame_code(&tx), Some(1002));
+    assert_eq!(st, CloseState::Closed);
+}
+
+#[test]
+fn rfc6455_5_1_client_rejects_masked_frames() {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    let mut ev = Vec::new();
+    c.receive(&cf(true, 1, b"hi"), &mut ev);
+    assert!(failed_with(&ev, 1002));
+    // The client's own close frame is masked (§5.3).
+    let tx = c.take_transmit();
+    assert_eq!(tx[1] & 0x80, 0x80);
+}
+
+#[test]
+fn rfc6455_5_3_client_masks_with_a_fresh_key_per_frame() {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    c.send_message(MessageKind::Text, b"same").unwrap();
+    c.send_message(MessageKind::Text, b"same").unwrap();
+    let tx = c.take_transmit();
+    let (h1, n1) = FrameHeader::decode(&tx).unwrap().unwrap();
+    let (h2, _) = FrameHeader::decode(&tx[n1 + 4..]).unwrap().unwrap();
+    assert!(h1.mask.is_some() && h2.mask.is_some());
+    // Two random 32-bit keys collide with probability 2^-32.
+    assert_ne!(h1.mask, h2.mask);
+    // A server decodes them.
+    let (ev, _, _) = run(&tx);
+    assert_eq!(ev, [text("same"), text("same")]);
+}
+
+#[test]
+fn rfc6455_5_1_server_frames_are_unmasked() {
+    let mut c = server();
+    c.send_message(MessageKind::Binary, &[1, 2, 3]).unwrap();
+    assert_eq!(c.take_transmit(), [0x82, 0x03, 1, 2, 3]);
+}
+
+// ----- §5.2: header rules -----
+
+#[test]
+fn rfc6455_5_2_reserved_bits_without_extension_fail() {
+    for rsv in 1..8 {
+        let (ev, tx, _) = run(&raw(true, rsv, 1, b"x", Some([1, 2, 3, 4])));
+        assert!(failed_with(&ev, 1002), "rsv {rsv}");
+        assert_eq!(close_frame_code(&tx), Some(1002));
+    }
+}
+
+#[test]
+fn rfc6455_5_2_unknown_opcodes_fail() {
+    for op in [3u8, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf] {
+        let (ev, _, _) = run(&cf(true, op, b""));
+        assert!(failed_with(&ev, 1002), "opcode {op}");
+    }
+}
+
+#[test]
+fn rfc6455_5_2_length_top_bit_fails() {
+    let mut bytes = vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0];
+    bytes.extend_from_slice(&[1, 2, 3, 4]);
+    let (ev, _, _) = run(&bytes);
+    assert!(failed_with(&ev, 1002));
+}
+
+#[test]
+fn rfc6455_5_2_all_length_classes_decode() {
+    for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut c = server();
+        let ev = feed_chunked(&mut c, &cf(true, 2, &payload), 4096);
+        assert_eq!(
+            ev,
+            [Event::Message {
+                kind: MessageKind::Binary,
+                data: payload
+            }],
+            "len {len}"
+        );
+    }
+}
+
+// ----- limits: 1009 -----
+
+#[test]
+fn frame_over_the_limit_fails_1009_before_its_payload() {
+    let limits = Limits {
+        max_frame: 100,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    let frame = cf(true, 2, &[0u8; 101]);
+    let mut ev = Vec::new();
+    // The header alone (2 + 2 length + 4 mask bytes) is enough to refuse it.
+    c.receive(&frame[..8], &mut ev);
+    assert!(failed_with(&ev, 1009));
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+#[test]
+fn message_over_the_limit_fails_1009() {
+    let limits = Limits {
+        max_message: 10,
+        ..Limits::default()
+    };
+    let mut input = cf(false, 1, b"12345");
+    input.extend(cf(false, 0, b"12345"));
+    input.extend(cf(true, 0, b"1"));
+    let (ev, tx, _) = run_with(limits, &input);
+    assert!(failed_with(&ev, 1009));
+    assert_eq!(close_frame_code(&tx), Some(1009));
+}
+
+#[test]
+fn too_many_fragments_fails_1009() {
+    let limits = Limits {
+        max_fragments: 3,
+        ..Limits::default()
+    };
+    let mut ok = cf(false, 1, b"a");
+    ok.extend(cf(false, 0, b"b"));
+    ok.extend(cf(true, 0, b"c"));
+    assert_eq!(run_with(limits, &ok).0, [text("abc")]);
+    let mut bad = cf(false, 1, b"a");
+    bad.extend(cf(false, 0, b""));
+    bad.extend(cf(false, 0, b""));
+    bad.extend(cf(true, 0, b""));
+    assert!(failed_with(&run_with(limits, &bad).0, 1009));
+}
+
+// ----- §5.4: fragmentation -----
+
+#[test]
+fn rfc6455_5_4_fragments_assemble_with_control_frames_between() {
+    let mut input = cf(false, 1, b"Hel");
+    input.extend(cf(true, 9, b"ping!"));
+    input.extend(cf(false, 0, b"lo, "));
+    input.extend(cf(true, 0xa, b"unsolicited"));
+    input.extend(cf(true, 0, b"world"));
+    let (ev, tx, st) = run(&input);
+    assert_eq!(
+        ev,
+        [
+            Event::Ping(b"ping!".to_vec()),
+            Event::Pong(b"unsolicited".to_vec()),
+            text("Hello, world"),
+        ]
+    );
+    assert_eq!(tx, [0x8a, 5, b'p', b'i', b'n', b'g', b'!']);
+    assert_eq!(st, CloseState::Open);
+}
+
+#[test]
+fn rfc6455_5_4_continuation_without_start_fails() {
+    let (ev, _, _) = run(&cf(true, 0, b"x"));
+    assert!(failed_with(&ev, 1002));
+}
+
+#[test]
+fn rfc6455_5_4_new_message_inside_fragmented_one_fails() {
+    let mut input = cf(false, 1, b"a");
+    input.extend(cf(true, 2, b"b"));
+    let (ev, _, _) = run(&input);
+    assert!(failed_with(&ev, 1002));
+}
+
+#[test]
+fn rfc6455_5_5_fragmented_or_long_control_frames_fail() {
+    let (ev, _, _) = run(&cf(false, 9, b"x"));
+    assert!(failed_with(&ev, 1002));
+    let (ev, _, _) = run(&cf(true, 9, &[0u8; 126]));
+    assert!(failed_with(&ev, 1002));
+    let (ev, tx, _) = run(&cf(true, 9, &[7u8; 125]));
+    assert_eq!(ev, [Event::Ping(vec![7u8; 125])]);
+    assert_eq!(tx.len(), 2 + 125);
+}
+
+// ----- §8.1: UTF-8 -----
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_fails_1007() {
+    let (ev, tx, _) = run(&cf(
+        true,
+        1,
+        b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+    ));
+    assert!(failed_with(&ev, 1007));
+    assert_eq!(close_frame_code(&tx), Some(1007));
+}
+
+/// Fails fast: the error is reported as soon as the bad bytes arrive, while
+/// the frame's payload is still incomplete (Autobahn 6.4.x).
+#[test]
+fn rfc6455_8_1_invalid_utf8_fails_in_the_middle_of_a_fragment() {
+    let payload =
+        b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80\xce\xba\xe1\xbd\xb9";
+    let frame = cf(true, 1, payload);
+    let mut c = server();
+    let mut ev = Vec::new();
+    // header (6) + the first 12 payload bytes, up to the bad F4 90.
+    c.receive(&frame[..6 + 11], &mut ev);
+    assert!(ev.is_empty());
+    c.receive(&frame[6 + 11..6 + 13], &mut ev);
+    assert!(failed_with(&ev, 1007), "{ev:?}");
+}
+
+#[test]
+fn rfc6455_8_1_text_ending_mid_code_point_fails() {
+    let mut input = cf(false, 1, b"a\xe2\x82");
+    input.extend(cf(true, 0, b""));
+    let (ev, _, _) = run(&input);
+    assert!(failed_with(&ev, 1007));
+    // Split across fragments is fine.
+    let mut input = cf(false, 1, b"a\xe2\x82");
+    input.extend(cf(true, 0, b"\xac"));
+    assert_eq!(run(&input).0, [text("a€")]);
+}
+
+#[test]
+fn binary_messages_are_not_utf8_checked() {
+    let (ev, _, _) = run(&cf(true, 2, b"\xff\xfe"));
+    assert_eq!(
+        ev,
+        [Event::Message {
+            kind: MessageKind::Binary,
+            data: vec![0xff, 0xfe]
+        }]
+    );
+}
+
+// ----- §5.5.1 / §7: close -----
+
+#[test]
+fn rfc6455_5_5_1_close_is_echoed_and_closes() {
+    let (ev, tx, st) = run(&cf(true, 8, b"\x03\xe8bye"));
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            code: Some(CloseCode::NORMAL),
+            reason: "bye".into()
+        }]
+    );
+    assert_eq!(tx, [0x88, 2, 0x03, 0xe8]);
+    assert_eq!(st, CloseState::Closed);
+}
+
+#[test]
+fn rfc6455_5_5_1_empty_close_is_answered_with_empty_close() {
+    let (ev, tx, _) = run(&cf(true, 8, b""));
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            code: None,
+            reason: String::new()
+        }]
+    );
+    assert_eq!(tx, [0x88, 0]);
+}
+
+#[test]
+fn rfc6455_5_5_1_one_byte_close_fails_1002() {
+    let (ev, tx, _) = run(&cf(true, 8, b"\x03"));
+    assert!(failed_with(&ev, 1002));
+    assert_eq!(close_frame_code(&tx), Some(1002));
+}
+
+#[test]
+fn rfc6455_7_4_invalid_close_codes_fail_1002() {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let (ev, _, _) = run(&cf(true, 8, &code.to_be_bytes()));
+        assert!(failed_with(&ev, 1002), "code {code}");
+    }
+    for code in [1000u16, 1001, 1002, 1003, 1007, 1011, 1014, 3000, 4999] {
+        let (ev, tx, _) = run(&cf(true, 8, &code.to_be_bytes()));
+        assert!(matches!(ev[0], Event::Closed { .. }), "code {code}");
+        assert_eq!(close_frame_code(&tx), Some(code));
+    }
+}
+
+#[test]
+fn rfc6455_5_5_1_close_reason_must_be_utf8() {
+    let (ev, _, _) = run(&cf(true, 8, b"\x03\xe8\xce\xba\xff"));
+    assert!(failed_with(&ev, 1007));
+}
+
+#[test]
+fn rfc6455_5_5_1_nothing_after_close_is_processed() {
+    let mut input = cf(true, 8, b"\x03\xe8");
+    input.extend(cf(true, 1, b"late"));
+    input.extend(cf(true, 9, b"late ping"));
+    let (ev, tx, _) = run(&input);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(tx, [0x88, 2, 0x03, 0xe8]);
+}
+
+#[test]
+fn rfc6455_7_1_2_after_sending_close_no_data_is_sent_and_peer_close_completes() {
+    let mut c = server();
+    c.close(CloseCode::GOING_AWAY, "shutting down").unwrap();
+    assert_eq!(c.close_state(), CloseState::CloseSent);
+    assert_eq!(close_frame_code(&c.take_transmit()), Some(1001));
+    assert_eq!(
+        c.send_message(MessageKind::Text, b"x"),
+        Err(SendError::Closing)
+    );
+    assert_eq!(c.send_ping(b""), Err(SendError::Closing));
+    assert_eq!(c.close(CloseCode::NORMAL, ""), Err(SendError::Closing));
+    // Data still arriving is reported; a ping is not answered any more.
+    let mut ev = Vec::new();
+    c.receive(&cf(true, 1, b"in flight"), &mut ev);
+    c.receive(&cf(true, 9, b"p"), &mut ev);
+    c.receive(&cf(true, 8, b"\x03\xe9"), &mut ev);
+    assert_eq!(ev[0], text("in flight"));
+    assert!(matches!(
+        ev[2],
+        Event::Closed {
+            code: Some(CloseCode(1001)),
+            ..
+        }
+    ));
+    assert!(c.is_closed());
+    assert!(c.take_transmit().is_empty(), "no pong, no second close");
+}
+
+#[test]
+fn send_errors_for_misuse() {
+    let mut c = server();
+    assert_eq!(
+        c.send_ping(&[0; 126]),
+        Err(SendError::ControlPayloadTooLong(126))
+    );
+    assert_eq!(
+        c.close(CloseCode(1005), ""),
+        Err(SendError::InvalidCloseCode(1005))
+    );
+    let long = "x".repeat(500);
+    c.close(CloseCode::NORMAL, &long).unwrap();
+    assert_eq!(c.take_transmit().len(), 2 + 125, "reason cut to 123 bytes");
+}
+
+// ----- §5.5.2: ping/pong -----
+
+#[test]
+fn rfc6455_5_5_2_ping_gets_pong_with_same_payload() {
+    let (ev, tx, _) = run(&cf(true, 9, b"hello"));
+    assert_eq!(ev, [Event::Ping(b"hello".to_vec())]);
+    assert_eq!(tx, [0x8a, 5, b'h', b'e', b'l', b'l', b'o']);
+}
+
+#[test]
+fn rfc6455_5_5_3_unsolicited_pong_is_ignored() {
+    let (ev, tx, st) = run(&cf(true, 0xa, b"x"));
+    assert_eq!(ev, [Event::Pong(b"x".to_vec())]);
+    assert!(tx.is_empty());
+    assert_eq!(st, CloseState::Open);
+}
+
+#[test]
+fn idle_connection_holds_no_buffers() {
+    let mut c = server();
+    let mut ev = Vec::new();
+    c.receive(&cf(true, 1, &[b'a'; 1000]), &mut ev);
+    c.receive(&cf(true, 9, b"p"), &mut ev);
+    assert_eq!(c.buffered_bytes(), 0);
+    let _ = c.take_transmit();
+    assert!(!c.has_transmit());
+}
+
+// ----- property tests -----
+
+fn opcode_strategy() -> impl Strategy<Value = OpCode> {
+    prop_oneof![
+        Just(OpCode::Continuation),
+        Just(OpCode::Text),
+        Just(OpCode::Binary),
+        Just(OpCode::Close),
+        Just(OpCode::Ping),
+        Just(OpCode::Pong),
+    ]
+}
+
+fn len_strategy() -> impl Strategy<Value = usize> {
+    prop_oneof![0usize..=125, 126usize..=0xffff, 0x10000usize..0x12000]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// encode → decode round trip over every opcode, length class and mask.
+    #[test]
+    fn frame_round_trip(op in opcode_strategy(), fin in any::<bool>(), len in len_strategy(),
+                        mask in proptest::option::of(any::<[u8; 4]>()), seed in any::<u8>()) {
+        // Control frames are valid only unfragmented and up to 125 bytes (§5.5).
+        let (fin, len) = if op.is_control() { (true, len % 126) } else { (fin, len) };
+        let payload: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        let mut out = Vec::new();
+        encode_frame(&mut out, fin, op, &payload, mask);
+        let (h, n) = FrameHeader::decode(&out).unwrap().unwrap();
+        prop_assert_eq!((h.fin, h.opcode, h.mask, h.len), (fin, op, mask, len as u64));
+        let mut body = out[n..].to_vec();
+        if let Some(k) = h.mask { crate::protocol::mask::apply_mask(&mut body, k, 0); }
+        prop_assert_eq!(body, payload);
+    }
+
+    /// Masking twice is the identity, at any phase.
+    #[test]
+    fn mask_twice_is_identity(data in proptest::collection::vec(any::<u8>(), 0..300),
+                              key in any::<[u8; 4]>(), offset in 0usize..4) {
+        let mut m = data.clone();
+        crate::protocol::mask::apply_mask(&mut m, key, offset);
+        crate::protocol::mask::apply_mask(&mut m, key, offset);
+        prop_assert_eq!(m, data);
+    }
+
+    /// Any split of a valid stream gives the same events as feeding it whole.
+    #[test]
+    fn any_split_gives_same_events(msgs in proptest::collection::vec(
+            (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300), 1usize..4), 1..6),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+        let mut stream = Vec::new();
+        for (is_text, data, frags) in &msgs {
+            let data: Vec<u8> = if *is_text { String::from_utf8_lossy(data).into_owned().into_bytes() } else { data.clone() };
+            let step = data.len().div_ceil(*frags).max(1);
+            let pieces: Vec<&[u8]> = if data.is_empty() { vec![&data[..]] } else { data.chunks(step).collect() };
+            for (i, p) in pieces.iter().enumerate() {
+                let op = if i > 0 { 0 } else if *is_text { 1 } else { 2 };
+                stream.extend(cf(i + 1 == pieces.len(), op, p));
+                if i == 0 { stream.extend(cf(true, 9, b"ping")); }
+            }
+        }
+        let mut whole = server();
+        let expected = feed_chunked(&mut whole, &stream, stream.len());
+        prop_assert_eq!(expected.iter().filter(|e| matches!(e, Event::Message { .. })).count(), msgs.len());
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+        points.sort_unstable();
+        let mut c = server();
+        let mut events = Vec::new();
+        let mut start = 0;
+        for p in points { c.receive(&stream[start..p], &mut events); start = p; }
+        c.receive(&stream[start..], &mut events);
+        prop_assert_eq!(events, expected);
+        prop_assert_eq!(c.take_transmit(), whole.take_transmit());
+    }
+
+    /// Arbitrary bytes never panic and never make the connection hold more
+    /// than the limits allow.
+    #[test]
+    fn arbitrary_bytes_never_panic_or_overbuffer(data in proptest::collection::vec(any::<u8>(), 0..2000),
+                                                 chunk in 1usize..64) {
+        let limits = Limits { max_frame: 256, max_message: 512, max_fragments: 8 };
+        let mut c = Connection::new(Role::Server, limits);
+        let mut events = Vec::new();
+        for piece in data.chunks(chunk) {
+            c.receive(piece, &mut events);
+            // 64 KiB pre-reservation cap or the limit, whichever is smaller,
+            // plus at most 125 bytes of control payload.
+            prop_assert!(c.buffered_bytes() <= 512 + 125 + 64, "{}", c.buffered_bytes());
+        }
+        for e in &events {
+            if let Event::Message { data, .. } = e { prop_assert!(data.len() <= 512); }
+        }
+    }
+}
