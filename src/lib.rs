@@ -67,4 +67,9 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod cidr;
+pub mod cli;
+pub mod client;
 pub mod protocol;
+pub mod server;
+pub mod units;

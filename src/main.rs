@@ -1,6 +1,5 @@
-//! The `wsbroadcaster` command line.
+//! The `wsbroadcaster` command line; all logic lives in the library.
 
-fn main() {
-    eprintln!("wsbroadcaster: the server is not built yet");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    wsbroadcaster::cli::main()
 }

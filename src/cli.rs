@@ -1,0 +1,400 @@
+//! The command line: `serve`, `client`, `send`, `autobahn-client`. Thin:
+//! parsing and wiring only; the logic lives in the library.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cidr::Cidr;
+use crate::client::{BlockingClient, ClientError};
+use crate::protocol::{CloseCode, Event, Limits, MessageKind};
+use crate::server::{ClientMessages, Server, ServerConfig};
+use crate::units::{parse_duration, parse_size};
+
+/// A small, fast WebSocket broadcast server: push a message over UDP or a
+/// Unix socket and every connected WebSocket client gets it.
+#[derive(Parser, Debug)]
+#[command(name = "wsbroadcaster", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the broadcast server.
+    Serve(ServeArgs),
+    /// Connect to a server: stdin lines become text messages, received
+    /// messages are printed one per line.
+    Client {
+        /// ws://host:port/path
+        url: String,
+    },
+    /// Publish a message over UDP or the Unix socket (from the argument, or
+    /// one message per stdin line).
+    Send {
+        /// UDP ingress address (the default, 127.0.0.1:8125).
+        #[arg(long, conflicts_with = "unix")]
+        udp: Option<SocketAddr>,
+        /// Unix socket path.
+        #[arg(long)]
+        unix: Option<PathBuf>,
+        /// The message; without it, every stdin line is one message.
+        message: Option<String>,
+    },
+    /// Run the Autobahn testsuite's client cases against a fuzzingserver
+    /// (reads AUTOBAHN_URL and AUTOBAHN_AGENT from the environment).
+    AutobahnClient {
+        /// The fuzzingserver (default: $AUTOBAHN_URL or ws://127.0.0.1:9001).
+        #[arg(long)]
+        url: Option<String>,
+        /// Agent name in the report (default: $AUTOBAHN_AGENT or wsbroadcaster).
+        #[arg(long)]
+        agent: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ClientMessagesArg {
+    Broadcast,
+    Echo,
+    Ignore,
+}
+
+/// `serve` flags. Sizes take units (64KiB, 16MiB); durations too (30s, 500ms; 0 disables).
+#[derive(Parser, Debug)]
+struct ServeArgs {
+    /// WebSocket listener address.
+    #[arg(long, default_value = "0.0.0.0:8124")]
+    ws: SocketAddr,
+    /// UDP ingress address, or `off`. Loopback by default: opening it to the
+    /// network is an explicit choice.
+    #[arg(long, default_value = "127.0.0.1:8125")]
+    udp: String,
+    /// Accept UDP datagrams only from this range (repeatable; default: any).
+    #[arg(long = "udp-allow", value_name = "CIDR")]
+    udp_allow: Vec<Cidr>,
+    /// Unix stream ingress path, or `off`.
+    #[arg(long, default_value = "/tmp/wsbroadcaster.sock")]
+    unix: String,
+    /// Permissions of the Unix socket file (octal).
+    #[arg(long = "unix-mode", default_value = "660")]
+    unix_mode: String,
+    /// What happens to messages clients send.
+    #[arg(long = "client-messages", value_enum, default_value = "broadcast")]
+    client_messages: ClientMessagesArg,
+    /// Largest message a client may send (and largest UDP/Unix message).
+    #[arg(long = "max-message", default_value = "1MiB", value_parser = parse_size)]
+    max_message: u64,
+    /// Largest frame a client may send.
+    #[arg(long = "max-frame", default_value = "1MiB", value_parser = parse_size)]
+    max_frame: u64,
+    /// Most fragments in one client message.
+    #[arg(long = "max-fragments", default_value_t = 4096)]
+    max_fragments: u32,
+    /// Largest HTTP request head (upgrade request).
+    #[arg(long = "max-header-bytes", default_value = "8KiB", value_parser = parse_size)]
+    max_header_bytes: u64,
+    /// Most WebSocket connections at once; more get 503.
+    #[arg(long = "max-connections", default_value_t = 100_000)]
+    max_connections: usize,
+    /// Most bytes queued for one client; past it the client is closed with 1008.
+    #[arg(long = "max-queued-bytes", default_value = "4MiB", value_parser = parse_size)]
+    max_queued_bytes: u64,
+    /// Time allowed for the upgrade request.
+    #[arg(long = "handshake-timeout", default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// Ping a client silent this long (0: never).
+    #[arg(long = "ping-interval", default_value = "30s", value_parser = parse_duration)]
+    ping_interval: Duration,
+    /// Close a client silent this long, pongs included (0: never).
+    #[arg(long = "idle-timeout", default_value = "90s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
+    #[arg(long = "log-level")]
+    log_level: Option<String>,
+}
+
+fn off_or<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<T>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| format!("--{what} {v:?}: expected an address or `off`"))
+}
+
+impl ServeArgs {
+    fn config(&self) -> Result<ServerConfig, String> {
+        let unix_mode = u32::from_str_radix(&self.unix_mode, 8)
+            .map_err(|_| format!("--unix-mode {:?}: expected octal, e.g. 660", self.unix_mode))?;
+        let usize_of =
+            |v: u64, what: &str| usize::try_from(v).map_err(|_| format!("--{what} is too large"));
+        Ok(ServerConfig {
+            ws: self.ws,
+            udp: off_or(&self.udp, "udp")?,
+            udp_allow: self.udp_allow.clone(),
+            unix: if self.unix == "off" {
+                None
+            } else {
+                Some(PathBuf::from(&self.unix))
+            },
+            unix_mode,
+            client_messages: match self.client_messages {
+                ClientMessagesArg::Broadcast => ClientMessages::Broadcast,
+                ClientMessagesArg::Echo => ClientMessages::Echo,
+                ClientMessagesArg::Ignore => ClientMessages::Ignore,
+            },
+            limits: Limits {
+                max_frame: self.max_frame,
+                max_message: usize_of(self.max_message, "max-message")?,
+                max_fragments: self.max_fragments,
+            },
+            handshake_limits: crate::protocol::HandshakeLimits {
+                max_header_bytes: usize_of(self.max_header_bytes, "max-header-bytes")?,
+                ..Default::default()
+            },
+            max_connections: self.max_connections,
+            max_queued_bytes: usize_of(self.max_queued_bytes, "max-queued-bytes")?,
+            handshake_timeout: self.handshake_timeout,
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            ..ServerConfig::default()
+        })
+    }
+}
+
+fn init_logging(level: Option<&str>) {
+    let mut b = env_logger::Builder::new();
+    match level {
+        Some(l) => {
+            b.parse_filters(l);
+        }
+        None => match std::env::var("RUST_LOG") {
+            Ok(v) => {
+                b.parse_filters(&v);
+            }
+            Err(_) => {
+                b.filter_level(log::LevelFilter::Info);
+            }
+        },
+    }
+    b.target(env_logger::Target::Stderr).init();
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Client { url } => report(client(&url)),
+        Command::Send { udp, unix, message } => report(send(udp, unix, message)),
+        Command::AutobahnClient { url, agent } => report(autobahn_client(url, agent)),
+    }
+}
+
+fn report(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsbroadcaster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_level.as_deref());
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wsbroadcaster: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match Server::bind(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wsbroadcaster: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Machine-readable start-up lines on stdout, so scripts and tests can
+    // find the ports (port 0 picks a free one).
+    let b = server.bound().clone();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening ws {}", b.ws);
+    if let Some(u) = b.udp {
+        let _ = writeln!(out, "listening udp {u}");
+    }
+    if let Some(p) = &b.unix {
+        let _ = writeln!(out, "listening unix {}", p.display());
+    }
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    drop(out);
+    log::info!(
+        "wsbroadcaster {} serving ws://{}",
+        env!("CARGO_PKG_VERSION"),
+        b.ws
+    );
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsbroadcaster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(url: &str) -> Result<(), String> {
+    let mut c =
+        BlockingClient::connect(url, Limits::default()).map_err(|e| format!("{url}: {e}"))?;
+    c.stream()
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(Some(l)).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(None);
+    });
+    let mut stdout = std::io::stdout();
+    let mut closing = false;
+    loop {
+        while let Ok(line) = rx.try_recv() {
+            match line {
+                Some(l) => c
+                    .send(MessageKind::Text, l.as_bytes())
+                    .map_err(|e| e.to_string())?,
+                None if !closing => {
+                    closing = true;
+                    c.close(CloseCode::NORMAL, "").map_err(|e| e.to_string())?;
+                }
+                None => {}
+            }
+        }
+        match c.next_event() {
+            Ok(Some(Event::Message { data, .. })) => {
+                stdout
+                    .write_all(&data)
+                    .and_then(|_| stdout.write_all(b"\n"))
+                    .map_err(|e| e.to_string())?;
+                stdout.flush().map_err(|e| e.to_string())?;
+            }
+            Ok(Some(Event::Closed { code, reason })) => {
+                eprintln!("closed: {} {reason}", code.map_or(1005, |c| c.0));
+            }
+            Ok(Some(Event::Failed(e))) => return Err(format!("protocol error from server: {e}")),
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(ClientError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn send(
+    udp: Option<SocketAddr>,
+    unix: Option<PathBuf>,
+    message: Option<String>,
+) -> Result<(), String> {
+    let messages: Vec<String> = match message {
+        Some(m) => vec![m],
+        None => std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?,
+    };
+    if let Some(path) = unix {
+        let mut s = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+            format!(
+                "{}: {e} (is the server running with --unix?)",
+                path.display()
+            )
+        })?;
+        for m in &messages {
+            s.write_all(m.as_bytes())
+                .and_then(|_| s.write_all(b"\n"))
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    let addr = udp.unwrap_or_else(|| "127.0.0.1:8125".parse().expect("valid address"));
+    let local: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("valid");
+    let sock = std::net::UdpSocket::bind(local).map_err(|e| e.to_string())?;
+    for m in &messages {
+        sock.send_to(m.as_bytes(), addr)
+            .map_err(|e| format!("{addr}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn autobahn_client(url: Option<String>, agent: Option<String>) -> Result<(), String> {
+    let url = url
+        .or_else(|| std::env::var("AUTOBAHN_URL").ok())
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
+    let agent = agent
+        .or_else(|| std::env::var("AUTOBAHN_AGENT").ok())
+        .unwrap_or_else(|| "wsbroadcaster".into());
+    let limits = Limits {
+        max_frame: 64 << 20,
+        max_message: 64 << 20,
+        max_fragments: 1 << 20,
+    };
+    let count = {
+        let mut c = BlockingClient::connect(&format!("{url}/getCaseCount"), limits)
+            .map_err(|e| e.to_string())?;
+        let mut n = None;
+        while let Some(ev) = c.next_event().map_err(|e| e.to_string())? {
+            if let Event::Message { data, .. } = ev {
+                n = String::from_utf8_lossy(&data).trim().parse::<u32>().ok();
+            }
+        }
+        n.ok_or("the fuzzingserver sent no case count")?
+    };
+    eprintln!("autobahn-client: {count} cases against {url} as {agent}");
+    for case in 1..=count {
+        let case_url = format!("{url}/runCase?case={case}&agent={agent}");
+        match BlockingClient::connect(&case_url, limits) {
+            Ok(mut c) => {
+                while let Ok(Some(ev)) = c.next_event() {
+                    if let Event::Message { kind, data } = ev {
+                        let _ = c.send(kind, &data);
+                    }
+                }
+            }
+            Err(e) => eprintln!("case {case}: {e}"),
+        }
+        if case % 50 == 0 {
+            eprintln!("autobahn-client: {case}/{count}");
+        }
+    }
+    let mut c = BlockingClient::connect(&format!("{url}/updateReports?agent={agent}"), limits)
+        .map_err(|e| e.to_string())?;
+    while let Ok(Some(_)) = c.next_event() {}
+    Ok(())
+}

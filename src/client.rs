@@ -1,0 +1,231 @@
+//! A small blocking WebSocket client on the protocol core, used by the
+//! `client` and `autobahn-client` commands and by tests.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use crate::protocol::handshake::Progress;
+use crate::protocol::handshake::client::{ClientHandshake, ClientRequest, ResponseError};
+use crate::protocol::{
+    CloseCode, Connection, Event, HandshakeLimits, Limits, MessageKind, Role, SendError,
+};
+
+/// A parsed `ws://host:port/path?query` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsUrl {
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// Port (default 80).
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub target: String,
+}
+
+impl WsUrl {
+    /// Parses a `ws://` URL. (`wss://` is not supported by this client.)
+    pub fn parse(url: &str) -> Result<WsUrl, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        let (authority, target) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, p) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("{url:?}: unclosed ["))?;
+            (h.to_owned(), p.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (authority.to_owned(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+            None => 80,
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?}: no host"));
+        }
+        Ok(WsUrl { host, port, target })
+    }
+
+    /// The `Host` header value.
+    pub fn host_header(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Why a client connection failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL could not be used.
+    Url(String),
+    /// A socket error.
+    Io(io::Error),
+    /// The server's handshake reply was refused.
+    Handshake(ResponseError),
+    /// The connection closed during the handshake.
+    ClosedDuringHandshake,
+    /// Sending was refused by the protocol state.
+    Send(SendError),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Url(e) => write!(f, "{e}"),
+            ClientError::Io(e) => write!(f, "{e}"),
+            ClientError::Handshake(e) => write!(f, "handshake refused: {e}"),
+            ClientError::ClosedDuringHandshake => {
+                write!(f, "connection closed during the handshake")
+            }
+            ClientError::Send(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// A connected client.
+#[derive(Debug)]
+pub struct BlockingClient {
+    stream: TcpStream,
+    conn: Connection,
+    events: VecDeque<Event>,
+    scratch: Vec<u8>,
+}
+
+impl BlockingClient {
+    /// Connects and performs the opening handshake.
+    pub fn connect(url: &str, limits: Limits) -> Result<BlockingClient, ClientError> {
+        let url = WsUrl::parse(url).map_err(ClientError::Url)?;
+        let mut stream = TcpStream::connect((url.host.as_str(), url.port))?;
+        let _ = stream.set_nodelay(true);
+        let request = ClientRequest {
+            host: url.host_header(),
+            target: url.target.clone(),
+            ..ClientRequest::default()
+        };
+        let (mut hs, bytes) = ClientHandshake::new(&request, HandshakeLimits::default());
+        stream.write_all(&bytes)?;
+        let mut scratch = vec![0u8; 64 * 1024];
+        let leftover = loop {
+            let n = stream.read(&mut scratch)?;
+            if n == 0 {
+                return Err(ClientError::ClosedDuringHandshake);
+            }
+            match hs.feed(&scratch[..n]).map_err(ClientError::Handshake)? {
+                Progress::Partial => continue,
+                Progress::Complete { consumed, .. } => break scratch[consumed..n].to_vec(),
+            }
+        };
+        let mut client = BlockingClient {
+            stream,
+            conn: Connection::new(Role::Client, limits),
+            events: VecDeque::new(),
+            scratch,
+        };
+        client.absorb(&leftover)?;
+        Ok(client)
+    }
+
+    /// The underlying socket (for timeouts, or a clone to shut it down).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn absorb(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut events = Vec::new();
+        self.conn.receive(bytes, &mut events);
+        self.events.extend(events);
+        self.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.conn.has_transmit() {
+            let tx = self.conn.take_transmit();
+            self.stream.write_all(&tx)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a message.
+    pub fn send(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), ClientError> {
+        self.conn
+            .send_message(kind, data)
+            .map_err(ClientError::Send)?;
+        Ok(self.flush()?)
+    }
+
+    /// Starts the close handshake.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), ClientError> {
+        self.conn.close(code, reason).map_err(ClientError::Send)?;
+        Ok(self.flush()?)
+    }
+
+    /// The next event, reading as needed; `None` once the connection is
+    /// over (close handshake done, connection failed, or TCP closed).
+    pub fn next_event(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            if let Some(ev) = self.events.pop_front() {
+                return Ok(Some(ev));
+            }
+            if self.conn.is_closed() {
+                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                return Ok(None);
+            }
+            let n = match self.stream.read(&mut self.scratch) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut events = Vec::new();
+            self.conn.receive(&self.scratch[..n], &mut events);
+            self.events.extend(events);
+            self.flush()?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = WsUrl::parse("ws://127.0.0.1:8124/?channel=a").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.target.as_str()),
+            ("127.0.0.1", 8124, "/?channel=a")
+        );
+        let u = WsUrl::parse("ws://example.com").unwrap();
+        assert_eq!((u.port, u.target.as_str()), (80, "/"));
+        let u = WsUrl::parse("ws://[::1]:9001/runCase?case=1").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 9001));
+        assert_eq!(u.host_header(), "[::1]:9001");
+        let u = WsUrl::parse("ws://h:1?x=1").unwrap();
+        assert_eq!(u.target, "/?x=1");
+        assert!(WsUrl::parse("http://x").is_err());
+        assert!(WsUrl::parse("ws://:80/").is_err());
+        assert!(WsUrl::parse("ws://h:notaport/").is_err());
+    }
+}

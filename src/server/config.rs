@@ -1,0 +1,81 @@
+//! Server settings, with their documented defaults, in one place.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cidr::Cidr;
+use crate::protocol::{HandshakeLimits, Limits};
+
+/// What happens to a message a WebSocket client sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMessages {
+    /// It goes to every connected client, the sender included (the `ws`
+    /// broadcast example).
+    Broadcast,
+    /// It goes back to the sender only (for Autobahn).
+    Echo,
+    /// It is dropped.
+    Ignore,
+}
+
+/// Everything the server needs to know.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// WebSocket listener. Default `0.0.0.0:8124`.
+    pub ws: SocketAddr,
+    /// UDP ingress, or `None` for off. Default `127.0.0.1:8125`.
+    pub udp: Option<SocketAddr>,
+    /// UDP senders accepted; empty means any. Default: empty.
+    pub udp_allow: Vec<Cidr>,
+    /// Unix stream ingress, or `None` for off. Default `/tmp/wsbroadcaster.sock`.
+    pub unix: Option<PathBuf>,
+    /// Permissions of the Unix socket file. Default `0o660`.
+    pub unix_mode: u32,
+    /// Client message policy. Default broadcast.
+    pub client_messages: ClientMessages,
+    /// Frame, message and fragment limits for client messages.
+    pub limits: Limits,
+    /// Header limits for the opening handshake.
+    pub handshake_limits: HandshakeLimits,
+    /// Most WebSocket connections at once; more get 503. Default 100,000
+    /// (the process's open-file limit must allow it).
+    pub max_connections: usize,
+    /// Most bytes queued for one client before it is closed as a slow
+    /// consumer (1008). Default 4 MiB.
+    pub max_queued_bytes: usize,
+    /// Time allowed from accept to a complete upgrade request. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// A client silent this long gets a ping; zero disables. Default 30 s.
+    pub ping_interval: Duration,
+    /// A client silent this long (not even a pong) is closed; zero disables.
+    /// Default 90 s.
+    pub idle_timeout: Duration,
+    /// How long to wait for the peer's close frame, and for it to close TCP,
+    /// after our close. Default 5 s.
+    pub close_timeout: Duration,
+    /// How long shutdown waits for close handshakes. Default 2 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            ws: "0.0.0.0:8124".parse().expect("valid address"),
+            udp: Some("127.0.0.1:8125".parse().expect("valid address")),
+            udp_allow: Vec::new(),
+            unix: Some(PathBuf::from("/tmp/wsbroadcaster.sock")),
+            unix_mode: 0o660,
+            client_messages: ClientMessages::Broadcast,
+            limits: Limits::default(),
+            handshake_limits: HandshakeLimits::default(),
+            max_connections: 100_000,
+            max_queued_bytes: 4 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            close_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The broadcast server: one mio readiness loop, no async runtime.
+//!
+//! ```text
+//! TCP bytes ─► WsPeer (handshake, protocol::Connection) ─► client message ─┐
+//! UDP datagram ─► ingress::udp ────────────────────────────────────────────┼─► hub: encode once ─► every Outbound queue
+//! Unix socket line ─► ingress::unix ───────────────────────────────────────┘                      └─► writev at the end of the turn
+//! ```
+//!
+//! Each loop turn: wait for readiness (the timeout is the nearest deadline),
+//! read every ready socket until `WouldBlock` into one scratch buffer, act on
+//! what arrived, fire due deadlines, then flush every connection that got
+//! something queued with one vectored write each. WRITABLE interest is
+//! registered only while a connection has bytes the kernel would not take.
+
+mod config;
+mod hub;
+pub mod ingress;
+mod outbound;
+mod peer;
+mod stats;
+mod timers;
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::net::{TcpListener, UdpSocket, UnixListener};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+
+pub use config::{ClientMessages, ServerConfig};
+pub use stats::{Receipt, Stats};
+
+use ingress::unix::UnixWriter;
+use peer::{Deadline, PeerCx, PeerState, WsPeer};
+use timers::Timers;
+
+use crate::protocol::{CloseCode, Event, MessageKind};
+
+const WS_LISTENER: Token = Token(usize::MAX - 1);
+const UDP: Token = Token(usize::MAX - 2);
+const UNIX_LISTENER: Token = Token(usize::MAX - 3);
+const SIGNALS: Token = Token(usize::MAX - 4);
+
+/// Size of the loop-wide receive buffer: every socket is read into it, and
+/// only an unfinished frame's bytes are kept per connection.
+const SCRATCH: usize = 64 * 1024;
+
+/// The addresses the server actually bound (port 0 resolved).
+#[derive(Clone, Debug)]
+pub struct BoundAddrs {
+    /// The WebSocket listener.
+    pub ws: SocketAddr,
+    /// The UDP ingress, if on.
+    pub udp: Option<SocketAddr>,
+    /// The Unix socket path, if on.
+    pub unix: Option<PathBuf>,
+}
+
+/// Why the server could not start or had to stop.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding or configuring a listener failed.
+    Bind {
+        /// What was being bound.
+        what: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Another running instance answers on the Unix socket path.
+    UnixSocketInUse(PathBuf),
+    /// The Unix socket path exists and is not a socket.
+    UnixPathNotSocket(PathBuf),
+    /// The poll loop failed.
+    Poll(io::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Bind { what, source } => write!(f, "cannot bind {what}: {source}"),
+            ServerError::UnixSocketInUse(p) => write!(
+                f,
+                "{} is in use by another running instance (use --unix PATH for a different socket, or --unix off)",
+                p.display()
+            ),
+            ServerError::UnixPathNotSocket(p) => {
+                write!(
+                    f,
+                    "{} exists and is not a socket; refusing to replace it",
+                    p.display()
+                )
+            }
+            ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Something the loop tracks by token.
+// WebSocket peers are nearly every entry; boxing them to shrink the rare
+// Unix writers would add an allocation and an indirection per client.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Entry {
+    Ws(WsPeer),
+    Unix(UnixWriter),
+}
+
+/// The server. [`Server::bind`] opens every listener; [`Server::run`] runs
+/// the loop until SIGINT or SIGTERM.
+pub struct Server {
+    poll: Poll,
+    cfg: ServerConfig,
+    bound: BoundAddrs,
+    ws_listener: TcpListener,
+    udp: Option<UdpSocket>,
+    unix: Option<(UnixListener, PathBuf)>,
+    signals: Signals,
+    entries: Slab<Entry>,
+    ws_count: usize,
+    timers: Timers,
+    scratch: Vec<u8>,
+    events: Vec<Event>,
+    publish_queue: Vec<(MessageKind, Vec<u8>)>,
+    dirty: Vec<usize>,
+    stats: Stats,
+    next_id: u64,
+    shutdown_deadline: Option<Instant>,
+}
+
+fn bind_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
+    let what = what.into();
+    move |source| ServerError::Bind { what, source }
+}
+
+impl Server {
+    /// Opens the listeners named in `cfg`.
+    pub fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
+        let poll = Poll::new().map_err(ServerError::Poll)?;
+        let mut ws_listener = TcpListener::bind(cfg.ws)
+            .map_err(bind_err(format!("WebSocket listener {}", cfg.ws)))?;
+        let ws_addr = ws_listener.local_addr().map_err(ServerError::Poll)?;
+        poll.registry()
+            .register(&mut ws_listener, WS_LISTENER, Interest::READABLE)
+            .map_err(ServerError::Poll)?;
+        let mut udp = match cfg.udp {
+            Some(addr) => {
+                Some(UdpSocket::bind(addr).map_err(bind_err(format!("UDP ingress {addr}")))?)
+            }
+            None => None,
+        };
+        let udp_addr = match udp.as_mut() {
+            Some(sock) => {
+                poll.registry()
+                    .register(sock, UDP, Interest::READABLE)
+                    .map_err(ServerError::Poll)?;
+                Some(sock.local_addr().map_err(ServerError::Poll)?)
+            }
+            None => None,
+        };
+        let unix = match &cfg.unix {
+            Some(path) => {
+                let mut l = ingress::unix::bind(path, cfg.unix_mode)?;
+                poll.registry()
+                    .register(&mut l, UNIX_LISTENER, Interest::READABLE)
+                    .map_err(ServerError::Poll)?;
+                Some((l, path.clone()))
+            }
+            None => None,
+        };
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(bind_err("signal handlers"))?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(ServerError::Poll)?;
+        let bound = BoundAddrs {
+            ws: ws_addr,
+            udp: udp_addr,
+            unix: unix.as_ref().map(|(_, p)| p.clone()),
+        };
+        Ok(Server {
+            poll,
+            cfg,
+            bound,
+            ws_listener,
+            udp,
+            unix,
+            signals,
+            entries: Slab::new(),
+            ws_count: 0,
+            timers: Timers::default(),
+            scratch: vec![0; SCRATCH],
+            events: Vec::new(),
+            publish_queue: Vec::new(),
+            dirty: Vec::new(),
+            stats: Stats::default(),
+            next_id: 1,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// The addresses actually bound.
+    pub fn bound(&self) -> &BoundAddrs {
+        &self.bound
+    }
+
+    /// The running totals.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs until SIGINT/SIGTERM, then closes every client with 1001, waits
+    /// up to the shutdown grace for close handshakes, removes the Unix socket
+    /// file and returns.
+    pub fn run(mut self) -> Result<(), ServerError> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.timers.timeout(now);
+            if let Some(d) = self.shutdown_deadline {
+                let left = d.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ServerError::Poll(e));
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    WS_LISTENER => self.accept_ws(now),
+                    UDP => self.on_udp_readable(),
+                    UNIX_LISTENER => self.accept_unix(),
+                    SIGNALS => self.on_signal(now),
+                    Token(key) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.on_readable(key, now);
+                        }
+                        if ev.is_writable() {
+                            self.mark_dirty(key);
+                        }
+                    }
+                }
+            }
+            self.fire_timers(now);
+            self.flush_dirty(now);
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.ws_count == 0 || Instant::now() >= deadline {
+                    info!("shutdown complete ({} connection(s) left)", self.ws_count);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accept_ws(&mut self, now: Instant) {
+        loop {
+            match self.ws_listener.accept() {
+                Ok((mut stream, addr)) => {
+                    if self.shutdown_deadline.is_some() {
+                        continue; // dropped: we are going away
+                    }
+                    // Over the limit, keep a few slots to answer 503 politely;
+                    // past those, drop at once so a flood costs nothing.
+                    let reject = self.ws_count >= self.cfg.max_connections;
+                    if reject && self.ws_count >= self.cfg.max_connections + 64 {
+                        self.stats.http_rejected += 1;
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let entry = self.entries.vacant_entry();
+                    let key = entry.key();
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, Token(key), Interest::READABLE)
+                    {
+                        warn!("cannot register {addr}: {e}");
+                        continue;
+                    }
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    let mut peer = WsPeer::new(stream, addr, id, &self.cfg, reject, now);
+                    peer.timer = self.timers.schedule(key, now + self.cfg.handshake_timeout);
+                    entry.insert(Entry::Ws(peer));
+                    self.ws_count += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE/ENFILE: keep serving who we have; the backlog
+                    // is retried when the next connection arrives.
+                    error!("accept failed: {e} (raise the open-file limit, ulimit -n)");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads a readable connection until `WouldBlock`.
+    fn on_readable(&mut self, key: usize, now: Instant) {
+        loop {
+            let n = match self.entries.get_mut(key) {
+                Some(Entry::Ws(peer)) => peer.stream.read(&mut self.scratch),
+                Some(Entry::Unix(w)) => w.stream.read(&mut self.scratch),
+                None => return,
+            };
+            match n {
+                Ok(0) => return self.on_eof(key),
+                Ok(n) => {
+                    if !self.on_data(key, n, now) {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("read error on {key}: {e}");
+                    return self.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Handles `n` bytes in the scratch buffer; false when the entry is gone.
+    fn on_data(&mut self, key: usize, n: usize, now: Instant) -> bool {
+        let deadline = match self.entries.get_mut(key) {
+            Some(Entry::Ws(peer)) => {
+                let mut cx = PeerCx {
+                    cfg: &self.cfg,
+                    events: &mut self.events,
+                    publish: &mut self.publish_queue,
+                    stats: &mut self.stats,
+                };
+                peer.on_bytes(&self.scratch[..n], &mut cx, now)
+            }
+            Some(Entry::Unix(_)) => return self.on_unix_data(key, n),
+            None => return false,
+        };
+        self.apply_deadline(key, deadline);
+        self.mark_dirty(key);
+        let queue = std::mem::take(&mut self.publish_queue);
+        for (kind, data) in &queue {
+            self.publish(*kind, data, now);
+        }
+        self.publish_queue = queue;
+        self.publish_queue.clear();
+        true
+    }
+
+    fn on_eof(&mut self, key: usize) {
+        if let Some(Entry::Ws(peer)) = self.entries.get(key) {
+            if matches!(peer.state, PeerState::Open(_)) && peer.close.is_none() {
+                debug!("id={} closed TCP without a close frame", peer.id);
+            }
+        }
+        if let Some(Entry::Unix(_)) = self.entries.get(key) {
+            self.on_unix_eof(key);
+        }
+        self.remove(key);
+    }
+
+    fn apply_deadline(&mut self, key: usize, deadline: Deadline) {
+        if let Some(Entry::Ws(peer)) = self.entries.get_mut(key) {
+            match deadline {
+                Deadline::Keep => {}
+                Deadline::At(at) => peer.timer = self.timers.schedule(key, at),
+                Deadline::Clear => peer.timer = 0,
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((key, serial)) = self.timers.pop_due(now) {
+            let outcome = match self.entries.get_mut(key) {
+                Some(Entry::Ws(peer)) if peer.timer == serial => peer.on_deadline(&self.cfg, now),
+                _ => continue, // stale entry
+            };
+            match outcome {
+                None => self.remove(key),
+                Some(d) => {
+                    self.apply_deadline(key, d);
+                    self.mark_dirty(key);
+                }
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(Entry::Ws(peer)) = self.entries.get_mut(key) {
+            if !peer.dirty && !peer.out.is_empty() {
+                peer.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// One vectored write per connection that has something queued.
+    fn flush_dirty(&mut self, now: Instant) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            let Some(Entry::Ws(peer)) = self.entries.get_mut(key) else {
+                continue;
+            };
+            peer.dirty = false;
+            let was_flushing = matches!(peer.state, PeerState::Flushing);
+            match peer.flush() {
+                Ok(drained) => {
+                    if drained == peer.writable_interest {
+                        let interest = if drained {
+                            Interest::READABLE
+                        } else {
+                            Interest::READABLE | Interest::WRITABLE
+                        };
+                        if let Err(e) =
+                            self.poll
+                                .registry()
+                                .reregister(&mut peer.stream, Token(key), interest)
+                        {
+                            debug!("reregister failed for {key}: {e}");
+                        }
+                        peer.writable_interest = !drained;
+                    }
+                    if was_flushing && drained {
+                        let at = now + self.cfg.close_timeout;
+                        peer.timer = self.timers.schedule(key, at);
+                    }
+                }
+                Err(e) => {
+                    debug!("write error on {key}: {e}");
+                    self.remove(key);
+                }
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    /// Drops an entry, logging how a WebSocket connection ended.
+    fn remove(&mut self, key: usize) {
+        let Some(entry) = self.entries.try_remove(key) else {
+            return;
+        };
+        match entry {
+            Entry::Ws(mut peer) => {
+                self.ws_count -= 1;
+                let _ = self.poll.registry().deregister(&mut peer.stream);
+                if peer.is_upgraded() {
+                    self.stats.connections_closed += 1;
+                    let (code, reason, by) = peer.close_summary();
+                    info!(
+                        "close id={} peer={} code={code} by={by} reason={reason:?}",
+                        peer.id, peer.addr
+                    );
+                }
+            }
+            Entry::Unix(mut w) => {
+                let _ = self.poll.registry().deregister(&mut w.stream);
+            }
+        }
+    }
+
+    fn on_signal(&mut self, now: Instant) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        if pending.is_empty() || self.shutdown_deadline.is_some() {
+            return;
+        }
+        info!(
+            "signal {}: shutting down, closing {} connection(s) with 1001",
+            pending[0], self.ws_count
+        );
+        self.shutdown_deadline = Some(now + self.cfg.shutdown_grace);
+        let _ = self.poll.registry().deregister(&mut self.ws_listener);
+        if let Some(udp) = self.udp.as_mut() {
+            let _ = self.poll.registry().deregister(udp);
+        }
+        if let Some((mut l, path)) = self.unix.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+            ingress::unix::remove_socket_file(&path);
+        }
+        let keys: Vec<usize> = self.entries.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let deadline = match self.entries.get_mut(key) {
+                Some(Entry::Ws(peer)) => match peer.state {
+                    PeerState::Open(_) => peer.close(
+                        CloseCode::GOING_AWAY,
+                        "server shutting down",
+                        &self.cfg,
+                        now,
+                    ),
+                    PeerState::Handshake { .. } => {
+                        self.remove(key);
+                        continue;
+                    }
+                    _ => Deadline::Keep,
+                },
+                Some(Entry::Unix(_)) => {
+                    self.remove(key);
+                    continue;
+                }
+                None => continue,
+            };
+            self.apply_deadline(key, deadline);
+            self.mark_dirty(key);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some((_, path)) = self.unix.take() {
+            ingress::unix::remove_socket_file(&path);
+        }
+    }
+}
+
+/// How long shutdown waits, for the documentation of defaults.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

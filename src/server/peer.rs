@@ -1,0 +1,334 @@
+//! One WebSocket client as the server sees it: the opening handshake, the
+//! open connection, and the orderly shutdown of the TCP stream.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use log::{debug, info, warn};
+use mio::net::TcpStream;
+
+use super::config::{ClientMessages, ServerConfig};
+use super::outbound::{Chunk, Outbound};
+use super::stats::Stats;
+use super::timers::Serial;
+use crate::protocol::handshake::Progress;
+use crate::protocol::handshake::server::{RequestError, RequestParser, http_response};
+use crate::protocol::{CloseCode, CloseState, Connection, Event, MessageKind, Role};
+
+/// Where a client stands.
+#[derive(Debug)]
+pub(crate) enum PeerState {
+    /// Reading the upgrade request. `reject` is set when the server was at
+    /// its connection limit on accept: the request is answered 503.
+    Handshake {
+        parser: Box<RequestParser>,
+        reject: bool,
+    },
+    /// Upgraded.
+    Open(Connection),
+    /// Writing final bytes (an HTTP refusal, or our last close frame), then
+    /// the write side is shut.
+    Flushing,
+    /// Write side shut; reading until the client closes too, so the final
+    /// bytes are not destroyed by a TCP reset.
+    Linger,
+}
+
+/// How a connection ended, for the close log line.
+#[derive(Debug, Clone)]
+pub(crate) struct CloseInfo {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) by: &'static str,
+}
+
+/// A WebSocket client.
+#[derive(Debug)]
+pub(crate) struct WsPeer {
+    pub(crate) stream: TcpStream,
+    pub(crate) addr: SocketAddr,
+    pub(crate) id: u64,
+    pub(crate) state: PeerState,
+    pub(crate) out: Outbound,
+    /// WRITABLE interest is registered (only while bytes are queued).
+    pub(crate) writable_interest: bool,
+    /// Already in the loop's list of connections to flush.
+    pub(crate) dirty: bool,
+    pub(crate) last_read: Instant,
+    pub(crate) last_ping: Instant,
+    /// Serial of the current deadline; older queue entries are stale.
+    pub(crate) timer: Serial,
+    pub(crate) close: Option<CloseInfo>,
+}
+
+/// What a peer needs from the loop while it handles input.
+pub(crate) struct PeerCx<'a> {
+    pub(crate) cfg: &'a ServerConfig,
+    pub(crate) events: &'a mut Vec<Event>,
+    /// Messages to publish once the peer is done (client messages under `broadcast`).
+    pub(crate) publish: &'a mut Vec<(MessageKind, Vec<u8>)>,
+    pub(crate) stats: &'a mut Stats,
+}
+
+/// A deadline the peer wants after handling input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Keep whatever is scheduled.
+    Keep,
+    /// Schedule this one (replacing the current one).
+    At(Instant),
+    /// No deadline any more (an open connection with liveness checks off).
+    Clear,
+}
+
+impl WsPeer {
+    pub(crate) fn new(
+        stream: TcpStream,
+        addr: SocketAddr,
+        id: u64,
+        cfg: &ServerConfig,
+        reject: bool,
+        now: Instant,
+    ) -> Self {
+        WsPeer {
+            stream,
+            addr,
+            id,
+            state: PeerState::Handshake {
+                parser: Box::new(RequestParser::new(cfg.handshake_limits)),
+                reject,
+            },
+            out: Outbound::default(),
+            writable_interest: false,
+            dirty: false,
+            last_read: now,
+            last_ping: now,
+            timer: 0,
+            close: None,
+        }
+    }
+
+    /// True once the client has been upgraded (it counts as a connection).
+    pub(crate) fn is_upgraded(&self) -> bool {
+        self.close.is_some() || matches!(self.state, PeerState::Open(_))
+    }
+
+    /// Handles bytes read from the socket.
+    pub(crate) fn on_bytes(&mut self, data: &[u8], cx: &mut PeerCx<'_>, now: Instant) -> Deadline {
+        self.last_read = now;
+        match &mut self.state {
+            PeerState::Handshake { parser, reject } => {
+                let reject = *reject;
+                match parser.feed(data) {
+                    Ok(Progress::Partial) => Deadline::Keep,
+                    Ok(Progress::Complete { value, consumed }) => {
+                        if reject {
+                            cx.stats.http_rejected += 1;
+                            info!(
+                                "refused {} : at the connection limit ({})",
+                                self.addr, cx.cfg.max_connections
+                            );
+                            let body = "server is at its connection limit, try again later\n";
+                            return self.refuse(
+                                http_response(503, &[("Retry-After", "5")], body),
+                                cx,
+                                now,
+                            );
+                        }
+                        self.out.push(Chunk::Owned(value.accept(None)));
+                        self.state = PeerState::Open(Connection::new(Role::Server, cx.cfg.limits));
+                        cx.stats.connections_opened += 1;
+                        info!(
+                            "open id={} peer={} path={:?} origin={:?}",
+                            self.id,
+                            self.addr,
+                            value.target,
+                            value.origin.as_deref().unwrap_or("-")
+                        );
+                        let first = self.on_frames(&data[consumed..], cx, now);
+                        match first {
+                            // The handshake deadline no longer applies.
+                            Deadline::Keep => self
+                                .liveness_deadline(cx.cfg)
+                                .map_or(Deadline::Clear, Deadline::At),
+                            d => d,
+                        }
+                    }
+                    Err(err) => {
+                        cx.stats.http_rejected += 1;
+                        let response = match &err {
+                            RequestError::NotWebSocket { method, path } => {
+                                debug!("plain HTTP {method} {path} from {}: 404", self.addr);
+                                http_response(
+                                    404,
+                                    &[],
+                                    "Not Found: this is a WebSocket server; HTTP requests publish nothing\n",
+                                )
+                            }
+                            _ => {
+                                info!("refused {}: {} ({})", self.addr, err, err.status());
+                                err.response()
+                            }
+                        };
+                        self.refuse(response, cx, now)
+                    }
+                }
+            }
+            PeerState::Open(_) => self.on_frames(data, cx, now),
+            PeerState::Flushing | PeerState::Linger => Deadline::Keep,
+        }
+    }
+
+    fn refuse(&mut self, response: Vec<u8>, cx: &PeerCx<'_>, now: Instant) -> Deadline {
+        self.out.push(Chunk::Owned(response));
+        self.state = PeerState::Flushing;
+        Deadline::At(now + cx.cfg.close_timeout)
+    }
+
+    /// Feeds frames to the connection and acts on its events.
+    fn on_frames(&mut self, data: &[u8], cx: &mut PeerCx<'_>, now: Instant) -> Deadline {
+        let PeerState::Open(conn) = &mut self.state else {
+            return Deadline::Keep;
+        };
+        let was = conn.close_state();
+        conn.receive(data, cx.events);
+        for event in cx.events.drain(..) {
+            match event {
+                Event::Message { kind, data } => match cx.cfg.client_messages {
+                    ClientMessages::Broadcast => cx.publish.push((kind, data)),
+                    ClientMessages::Echo => {
+                        let _ = conn.send_message(kind, &data);
+                    }
+                    ClientMessages::Ignore => {}
+                },
+                Event::Ping(_) | Event::Pong(_) => {}
+                Event::Closed { code, reason } => {
+                    if self.close.is_none() {
+                        self.close = Some(CloseInfo {
+                            code: code.map_or(CloseCode::NO_STATUS.0, |c| c.0),
+                            reason,
+                            by: "client",
+                        });
+                    }
+                }
+                Event::Failed(err) => {
+                    cx.stats.protocol_errors += 1;
+                    debug!("id={} protocol error: {err}", self.id);
+                    self.close = Some(CloseInfo {
+                        code: err.close_code().0,
+                        reason: err.to_string(),
+                        by: "server",
+                    });
+                }
+            }
+        }
+        if conn.has_transmit() {
+            self.out.push(Chunk::Owned(conn.take_transmit()));
+        }
+        if conn.is_closed() {
+            self.state = PeerState::Flushing;
+            return Deadline::At(now + cx.cfg.close_timeout);
+        }
+        if was != conn.close_state() {
+            return Deadline::At(now + cx.cfg.close_timeout);
+        }
+        Deadline::Keep
+    }
+
+    /// Starts a close handshake from our side (shutdown, idle, slow consumer).
+    pub(crate) fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        cfg: &ServerConfig,
+        now: Instant,
+    ) -> Deadline {
+        match &mut self.state {
+            PeerState::Open(conn) => {
+                if conn.close(code, reason).is_ok() {
+                    self.out.push(Chunk::Owned(conn.take_transmit()));
+                    self.close = Some(CloseInfo {
+                        code: code.0,
+                        reason: reason.to_owned(),
+                        by: "server",
+                    });
+                }
+                Deadline::At(now + cfg.close_timeout)
+            }
+            _ => Deadline::Keep,
+        }
+    }
+
+    /// The next liveness check for an open connection, if pings or the idle
+    /// timeout are enabled.
+    pub(crate) fn liveness_deadline(&self, cfg: &ServerConfig) -> Option<Instant> {
+        let idle = (!cfg.idle_timeout.is_zero()).then(|| self.last_read + cfg.idle_timeout);
+        let ping = (!cfg.ping_interval.is_zero())
+            .then(|| self.last_read.max(self.last_ping) + cfg.ping_interval);
+        match (idle, ping) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A deadline came due. Returns `None` when the peer must be dropped now.
+    pub(crate) fn on_deadline(&mut self, cfg: &ServerConfig, now: Instant) -> Option<Deadline> {
+        match &mut self.state {
+            PeerState::Handshake { .. } => {
+                debug!("handshake timeout for {}", self.addr);
+                None
+            }
+            PeerState::Flushing | PeerState::Linger => None,
+            PeerState::Open(conn) if conn.close_state() != CloseState::Open => {
+                if let Some(c) = self.close.as_mut() {
+                    c.reason.push_str(" (close timeout)");
+                }
+                None
+            }
+            PeerState::Open(conn) => {
+                if !cfg.idle_timeout.is_zero()
+                    && now.duration_since(self.last_read) >= cfg.idle_timeout
+                {
+                    warn!("id={} silent for {:?}: closing", self.id, cfg.idle_timeout);
+                    return Some(self.close(CloseCode::GOING_AWAY, "idle timeout", cfg, now));
+                }
+                if !cfg.ping_interval.is_zero()
+                    && now.duration_since(self.last_read.max(self.last_ping)) >= cfg.ping_interval
+                {
+                    let _ = conn.send_ping(b"");
+                    self.out.push(Chunk::Owned(conn.take_transmit()));
+                    self.last_ping = now;
+                }
+                Some(
+                    self.liveness_deadline(cfg)
+                        .map_or(Deadline::Clear, Deadline::At),
+                )
+            }
+        }
+    }
+
+    /// Writes queued bytes. `Ok(true)` when everything was written.
+    pub(crate) fn flush(&mut self) -> std::io::Result<bool> {
+        let drained = self.out.write_to(&mut self.stream)?;
+        if drained && matches!(self.state, PeerState::Flushing) {
+            // Everything final is out: shut our side, then wait for the
+            // client's FIN so the bytes are not lost to a reset (RFC 6455
+            // §7.1.1: the server closes the TCP connection first).
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            self.state = PeerState::Linger;
+        }
+        Ok(drained)
+    }
+
+    /// The log line's close fields.
+    pub(crate) fn close_summary(&self) -> (u16, &str, &str) {
+        match &self.close {
+            Some(c) => (c.code, c.reason.as_str(), c.by),
+            None => (
+                CloseCode::ABNORMAL.0,
+                "connection dropped without a close frame",
+                "client",
+            ),
+        }
+    }
+}
