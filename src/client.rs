@@ -109,6 +109,10 @@ pub struct BlockingClient {
     conn: Connection,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
+    /// Received bytes not yet given to the connection.
+    pending: Vec<u8>,
+    /// How much of `pending` the connection has consumed.
+    pending_pos: usize,
 }
 
 impl BlockingClient {
@@ -135,26 +139,20 @@ impl BlockingClient {
                 Progress::Complete { consumed, .. } => break scratch[consumed..n].to_vec(),
             }
         };
-        let mut client = BlockingClient {
+        let client = BlockingClient {
             stream,
             conn: Connection::new(Role::Client, limits),
             events: VecDeque::new(),
             scratch,
+            pending: leftover,
+            pending_pos: 0,
         };
-        client.absorb(&leftover)?;
         Ok(client)
     }
 
     /// The underlying socket (for timeouts, or a clone to shut it down).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
-    }
-
-    fn absorb(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut events = Vec::new();
-        self.conn.receive(bytes, &mut events);
-        self.events.extend(events);
-        self.flush()
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -186,6 +184,22 @@ impl BlockingClient {
             if let Some(ev) = self.events.pop_front() {
                 return Ok(Some(ev));
             }
+            // Process buffered input one message at a time, so a reply the
+            // caller sends goes out before frames that came after it.
+            if self.pending_pos < self.pending.len() {
+                let mut events = Vec::new();
+                let n = self
+                    .conn
+                    .receive_message(&self.pending[self.pending_pos..], &mut events);
+                self.pending_pos += n;
+                if self.pending_pos == self.pending.len() {
+                    self.pending.clear();
+                    self.pending_pos = 0;
+                }
+                self.events.extend(events);
+                self.flush()?;
+                continue;
+            }
             if self.conn.is_closed() {
                 let _ = self.stream.shutdown(std::net::Shutdown::Write);
                 return Ok(None);
@@ -198,10 +212,7 @@ impl BlockingClient {
             if n == 0 {
                 return Ok(None);
             }
-            let mut events = Vec::new();
-            self.conn.receive(&self.scratch[..n], &mut events);
-            self.events.extend(events);
-            self.flush()?;
+            self.pending.extend_from_slice(&self.scratch[..n]);
         }
     }
 }

@@ -191,39 +191,62 @@ impl WsPeer {
             return Deadline::Keep;
         };
         let was = conn.close_state();
-        conn.receive(data, cx.events);
-        for event in cx.events.drain(..) {
-            match event {
-                Event::Message { kind, data } => match cx.cfg.client_messages {
-                    ClientMessages::Broadcast => cx.publish.push((kind, data)),
-                    ClientMessages::Echo => {
-                        let _ = conn.send_message(kind, &data);
+        let mut input = data;
+        while !input.is_empty() {
+            let n = conn.receive_message(input, cx.events);
+            input = &input[n..];
+            for event in cx.events.drain(..) {
+                match event {
+                    Event::Message { kind, data } => match cx.cfg.client_messages {
+                        ClientMessages::Broadcast => cx.publish.push((kind, data)),
+                        ClientMessages::Echo => {
+                            let _ = conn.send_message(kind, &data);
+                        }
+                        ClientMessages::Ignore => {}
+                    },
+                    Event::Ping(_) | Event::Pong(_) => {}
+                    Event::Closed { code, reason } => {
+                        if self.close.is_none() {
+                            self.close = Some(CloseInfo {
+                                code: code.map_or(CloseCode::NO_STATUS.0, |c| c.0),
+                                reason,
+                                by: "client",
+                            });
+                        }
                     }
-                    ClientMessages::Ignore => {}
-                },
-                Event::Ping(_) | Event::Pong(_) => {}
-                Event::Closed { code, reason } => {
-                    if self.close.is_none() {
+                    Event::Failed(err) => {
+                        cx.stats.protocol_errors += 1;
+                        debug!("id={} protocol error: {err}", self.id);
                         self.close = Some(CloseInfo {
-                            code: code.map_or(CloseCode::NO_STATUS.0, |c| c.0),
-                            reason,
-                            by: "client",
+                            code: err.close_code().0,
+                            reason: err.to_string(),
+                            by: "server",
                         });
                     }
-                }
-                Event::Failed(err) => {
-                    cx.stats.protocol_errors += 1;
-                    debug!("id={} protocol error: {err}", self.id);
-                    self.close = Some(CloseInfo {
-                        code: err.close_code().0,
-                        reason: err.to_string(),
-                        by: "server",
-                    });
                 }
             }
         }
         if conn.has_transmit() {
             self.out.push(Chunk::Owned(conn.take_transmit()));
+        }
+        // A client that sends pings (or echo-mode messages) but never reads
+        // would grow its queue without bound: the queued-bytes limit covers
+        // everything queued for it, not only broadcasts.
+        if self.out.queued_bytes() > cx.cfg.max_queued_bytes && conn.can_send() {
+            cx.stats.slow_consumer_closes += 1;
+            warn!(
+                "id={} peer={} does not read its replies ({} bytes queued): closing with 1008",
+                self.id,
+                self.addr,
+                self.out.queued_bytes()
+            );
+            self.out.discard_unstarted();
+            return self.close(
+                CloseCode::POLICY_VIOLATION,
+                "slow consumer: queued bytes over limit",
+                cx.cfg,
+                now,
+            );
         }
         if conn.is_closed() {
             self.state = PeerState::Flushing;

@@ -133,6 +133,8 @@ pub struct Connection {
     utf8: Utf8Validator,
     control: Vec<u8>,
     tx: Vec<u8>,
+    /// Set when a data message completes, so `receive_message` can stop.
+    message_done: bool,
 }
 
 impl Connection {
@@ -149,6 +151,7 @@ impl Connection {
             utf8: Utf8Validator::new(),
             control: Vec::new(),
             tx: Vec::new(),
+            message_done: false,
         }
     }
 

@@ -19,14 +19,41 @@ impl Connection {
     /// Incomplete input is kept (a header in a 14-byte array, payload bytes in
     /// the message being assembled) and completed by the next call; nothing is
     /// parsed twice. After the connection is closed, input is ignored.
+    ///
+    /// This consumes everything; a driver that answers messages (an echo
+    /// server) uses [`Connection::receive_message`] instead, so its answer is
+    /// queued before any later frame in the same read is processed.
     pub fn receive(&mut self, mut input: &[u8], events: &mut Vec<Event>) {
-        while !input.is_empty() && self.state != CloseState::Closed {
-            let consumed = match self.rx {
-                Rx::Header { len } => self.read_header(input, len as usize, events),
-                Rx::Payload { .. } => self.read_payload(input, events),
-            };
-            input = &input[consumed..];
+        while !input.is_empty() {
+            let n = self.receive_message(input, events);
+            input = &input[n..];
         }
+    }
+
+    /// Like [`Connection::receive`], but stops right after the first complete
+    /// data message and returns how many bytes of `input` it consumed; call
+    /// again with the rest once the message is handled.
+    ///
+    /// Why: a peer may send a message and, in the same TCP segment, a frame
+    /// that fails the connection (or a close). The message came first, so its
+    /// reply must go out before our close frame (Autobahn 3.2, 4.1.3, 5.15,
+    /// 7.1.6 check exactly this ordering).
+    pub fn receive_message(&mut self, input: &[u8], events: &mut Vec<Event>) -> usize {
+        let mut pos = 0;
+        self.message_done = false;
+        while pos < input.len() && self.state != CloseState::Closed {
+            let rest = &input[pos..];
+            pos += match self.rx {
+                Rx::Header { len } => self.read_header(rest, len as usize, events),
+                Rx::Payload { .. } => self.read_payload(rest, events),
+            };
+            if self.message_done {
+                self.message_done = false;
+                return pos;
+            }
+        }
+        // Closed: the rest of the input is ignored (RFC 6455 §5.5.1).
+        input.len()
     }
 
     /// Reads header bytes; returns how many bytes of `input` were used.
@@ -167,6 +194,14 @@ impl Connection {
             }
         };
         let start = target.len();
+        if !opcode.is_control() && target.capacity() - start < take {
+            // Grow geometrically but never past the message limit, so an
+            // unfinished message holds at most `max_message` bytes (plain
+            // doubling could reach twice the limit).
+            let want = (target.capacity() * 2)
+                .clamp(start + take, self.limits.max_message.max(start + take));
+            target.reserve_exact(want - start);
+        }
         target.extend_from_slice(&input[..take]);
         if let Some(key) = mask {
             apply_mask(&mut target[start..], key, phase);
@@ -248,5 +283,6 @@ impl Connection {
             kind: m.kind,
             data: m.data,
         });
+        self.message_done = true;
     }
 }
