@@ -304,6 +304,45 @@ mod tests {
         assert!(decode_all(&[0x89, 0x7d]).unwrap().is_some());
     }
 
+    /// RFC 6455 §5.5: the control-frame rules hold for close and pong too,
+    /// decided from the first two header bytes.
+    #[test]
+    fn rfc6455_5_5_every_control_opcode_is_short_and_unfragmented() {
+        for op in [0x8u8, 0x9, 0xa] {
+            assert_eq!(
+                decode_all(&[op, 0x00]),
+                Err(ProtocolError::FragmentedControlFrame),
+                "opcode {op:#x}"
+            );
+            assert_eq!(
+                decode_all(&[0x80 | op, 0x7e, 0x00, 0x7e]),
+                Err(ProtocolError::ControlFrameTooLong(126)),
+                "opcode {op:#x}"
+            );
+            // The 64-bit form is refused before its length bytes arrive.
+            assert!(
+                matches!(
+                    decode_all(&[0x80 | op, 0x7f]),
+                    Err(ProtocolError::ControlFrameTooLong(_))
+                ),
+                "opcode {op:#x}"
+            );
+            assert!(decode_all(&[0x80 | op, 0x7d]).unwrap().is_some());
+        }
+    }
+
+    /// RFC 6455 §5.2: the minimal-length MUST binds the sender; a receiver
+    /// may accept a longer form, and we do (5 bytes in the 16/64-bit forms).
+    #[test]
+    fn rfc6455_5_2_non_minimal_length_is_decoded() {
+        let (h, n) = decode_all(&[0x82, 0x7e, 0x00, 0x05]).unwrap().unwrap();
+        assert_eq!((h.len, n), (5, 4));
+        let (h, n) = decode_all(&[0x82, 0x7f, 0, 0, 0, 0, 0, 0, 0, 5])
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.len, n), (5, 10));
+    }
+
     #[test]
     fn rfc6455_5_2_minimal_length_encoding() {
         for (len, hdr) in [(0u64, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)] {

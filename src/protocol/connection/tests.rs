@@ -523,6 +523,278 @@ fn idle_connection_holds_no_buffers() {
     assert!(!c.has_transmit());
 }
 
+// ----- §5.5: control-frame rules for close and pong (not only ping) -----
+
+/// RFC 6455 §5.5: a close or pong with a 126-byte payload fails with 1002.
+#[test]
+fn rfc6455_5_5_close_and_pong_over_125_bytes_fail_1002() {
+    let mut close_body = b"\x03\xe8".to_vec();
+    close_body.extend_from_slice(&[b'a'; 124]);
+    for (op, payload) in [(8u8, close_body), (0xa, vec![7u8; 126])] {
+        assert_eq!(payload.len(), 126);
+        let (ev, tx, st) = run(&cf(true, op, &payload));
+        assert_eq!(
+            ev,
+            [Event::Failed(ProtocolError::ControlFrameTooLong(126))],
+            "opcode {op:#x}"
+        );
+        assert_eq!(close_frame_code(&tx), Some(1002), "opcode {op:#x}");
+        assert_eq!(st, CloseState::Closed);
+    }
+    // 125 bytes is the largest allowed: a close with a 123-byte reason and a
+    // 125-byte pong pass.
+    let mut close_body = b"\x03\xe8".to_vec();
+    close_body.extend_from_slice(&[b'a'; 123]);
+    let (ev, _, _) = run(&cf(true, 8, &close_body));
+    assert!(matches!(ev[..], [Event::Closed { .. }]), "{ev:?}");
+    let (ev, _, _) = run(&cf(true, 0xa, &[7u8; 125]));
+    assert_eq!(ev, [Event::Pong(vec![7u8; 125])]);
+}
+
+/// RFC 6455 §5.5: a close announced with the 64-bit length form (len7 = 127)
+/// fails with 1002, even when the length it carries is small.
+#[test]
+fn rfc6455_5_5_close_with_64_bit_length_fails_1002() {
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = vec![0x88, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 2];
+    frame.extend_from_slice(&key);
+    let mut body = *b"\x03\xe8";
+    crate::protocol::mask::apply_mask_bytewise(&mut body, key, 0);
+    frame.extend_from_slice(&body);
+    let (ev, tx, st) = run(&frame);
+    assert!(
+        matches!(
+            ev[..],
+            [Event::Failed(ProtocolError::ControlFrameTooLong(_))]
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(close_frame_code(&tx), Some(1002));
+    assert_eq!(st, CloseState::Closed);
+}
+
+/// RFC 6455 §5.5: control frames MUST NOT be fragmented; a close or pong
+/// with FIN clear fails with 1002.
+#[test]
+fn rfc6455_5_5_fragmented_close_and_pong_fail_1002() {
+    for (op, payload) in [(8u8, &b"\x03\xe8"[..]), (0xa, &b"x"[..])] {
+        let (ev, tx, st) = run(&cf(false, op, payload));
+        assert_eq!(
+            ev,
+            [Event::Failed(ProtocolError::FragmentedControlFrame)],
+            "opcode {op:#x}"
+        );
+        assert_eq!(close_frame_code(&tx), Some(1002), "opcode {op:#x}");
+        assert_eq!(st, CloseState::Closed);
+    }
+}
+
+/// RFC 6455 §5.2: RSV bits set on a control frame (no extension negotiated)
+/// fail with 1002; the ping is not answered and the close is not echoed.
+#[test]
+fn rfc6455_5_2_reserved_bits_on_control_frames_fail_1002() {
+    for (op, payload) in [(9u8, &b"ping"[..]), (8, &b"\x03\xe8"[..]), (0xa, &b"x"[..])] {
+        for rsv in 1..8 {
+            let (ev, tx, st) = run(&raw(true, rsv, op, payload, Some([1, 2, 3, 4])));
+            assert_eq!(
+                ev,
+                [Event::Failed(ProtocolError::ReservedBits(rsv))],
+                "opcode {op:#x} rsv {rsv}"
+            );
+            // Only our 1002 close goes out: no pong, no echoed 1000.
+            let (h, n) = FrameHeader::decode(&tx).unwrap().unwrap();
+            assert_eq!(n + h.len as usize, tx.len(), "exactly one frame");
+            assert_eq!(close_frame_code(&tx), Some(1002));
+            assert_eq!(st, CloseState::Closed);
+        }
+    }
+}
+
+// ----- §7.1.7: failing the connection -----
+
+/// RFC 6455 §7.1.7 / §5.5.1: after our own close (CloseSent), a protocol
+/// error from the peer fails the connection without a second close frame.
+#[test]
+fn rfc6455_7_1_7_no_second_close_after_our_own() {
+    let mut c = server();
+    c.close(CloseCode::GOING_AWAY, "bye").unwrap();
+    assert_eq!(close_frame_code(&c.take_transmit()), Some(1001));
+    assert_eq!(c.close_state(), CloseState::CloseSent);
+    let mut ev = Vec::new();
+    // An unmasked frame: a protocol error (§5.1).
+    c.receive(&raw(true, 0, 1, b"hi", None), &mut ev);
+    assert_eq!(ev, [Event::Failed(ProtocolError::UnmaskedClientFrame)]);
+    assert!(c.is_closed());
+    assert!(!c.has_transmit());
+    assert!(c.take_transmit().is_empty(), "no second close frame");
+}
+
+/// RFC 6455 §7.1.7: once the connection is failed, further input is ignored:
+/// no events, nothing more to transmit.
+#[test]
+fn rfc6455_7_1_7_input_after_failure_is_ignored() {
+    let mut later = cf(true, 1, b"late text");
+    later.extend(cf(true, 9, b"late ping"));
+    later.extend(cf(true, 8, b"\x03\xe8"));
+    later.extend(raw(true, 0, 1, b"another error", None));
+    // In one stream (through the chopping runner) ...
+    let mut input = raw(true, 4, 1, b"bad rsv", Some([9, 9, 9, 9]));
+    input.extend_from_slice(&later);
+    let (ev, tx, st) = run(&input);
+    assert_eq!(ev, [Event::Failed(ProtocolError::ReservedBits(4))]);
+    assert_eq!(close_frame_code(&tx), Some(1002));
+    assert_eq!(
+        tx.len(),
+        2 + 2 + "reserved_bits".len(),
+        "one close frame only"
+    );
+    assert_eq!(st, CloseState::Closed);
+    // ... and in later calls, after the failure close was taken.
+    let mut c = server();
+    let mut ev = Vec::new();
+    c.receive(&raw(true, 0, 1, b"hi", None), &mut ev);
+    assert!(failed_with(&ev, 1002));
+    let _ = c.take_transmit();
+    ev.clear();
+    c.receive(&later, &mut ev);
+    assert_eq!(c.receive_message(&later, &mut ev), later.len());
+    assert!(ev.is_empty(), "{ev:?}");
+    assert!(!c.has_transmit());
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+// ----- §5.4 / §5.5.1: close inside a fragmented message -----
+
+/// RFC 6455 §5.4 / §5.5.1: a close between fragments closes cleanly (the
+/// close is echoed) and the unfinished message is never reported.
+#[test]
+fn rfc6455_5_4_close_in_the_middle_of_a_fragmented_message() {
+    let mut input = cf(false, 1, b"Hel");
+    input.extend(cf(false, 0, b"lo, "));
+    input.extend(cf(true, 8, b"\x03\xe8bye"));
+    input.extend(cf(true, 0, b"world"));
+    let (ev, tx, st) = run(&input);
+    assert_eq!(
+        ev,
+        [Event::Closed {
+            code: Some(CloseCode::NORMAL),
+            reason: "bye".into()
+        }]
+    );
+    assert_eq!(tx, [0x88, 2, 0x03, 0xe8]);
+    assert_eq!(st, CloseState::Closed);
+    // The partial message is dropped, not held.
+    let mut c = server();
+    let mut ev = Vec::new();
+    c.receive(&input, &mut ev);
+    assert_eq!(c.buffered_bytes(), 0);
+}
+
+// ----- §5.3: a client masks its automatic replies -----
+
+/// RFC 6455 §5.3: a client masks every frame, including the pong it queues
+/// by itself and its echo of the server's close; a server decodes them.
+#[test]
+fn rfc6455_5_3_client_masks_its_pong_and_close_reply() {
+    let mut c = Connection::new(Role::Client, Limits::default());
+    let mut ev = Vec::new();
+    c.receive(&raw(true, 0, 9, b"hello", None), &mut ev);
+    c.receive(&raw(true, 0, 8, b"\x03\xe8bye", None), &mut ev);
+    assert_eq!(ev[0], Event::Ping(b"hello".to_vec()));
+    assert!(matches!(
+        ev[1],
+        Event::Closed {
+            code: Some(CloseCode::NORMAL),
+            ..
+        }
+    ));
+    let tx = c.take_transmit();
+    let (pong, n1) = FrameHeader::decode(&tx).unwrap().unwrap();
+    assert_eq!(pong.opcode, OpCode::Pong);
+    assert!(pong.mask.is_some(), "pong is masked");
+    assert_eq!(tx[1] & 0x80, 0x80);
+    let second = n1 + pong.len as usize;
+    let (close, n2) = FrameHeader::decode(&tx[second..]).unwrap().unwrap();
+    assert_eq!(close.opcode, OpCode::Close);
+    assert!(close.mask.is_some(), "close reply is masked");
+    assert_eq!(tx[second + 1] & 0x80, 0x80);
+    assert_eq!(second + n2 + close.len as usize, tx.len());
+    // A server accepts both (it would fail 1002 on an unmasked frame).
+    let (ev, stx, st) = run(&tx);
+    assert_eq!(
+        ev,
+        [
+            Event::Pong(b"hello".to_vec()),
+            Event::Closed {
+                code: Some(CloseCode::NORMAL),
+                reason: String::new()
+            }
+        ]
+    );
+    assert_eq!(stx, [0x88, 2, 0x03, 0xe8]);
+    assert_eq!(st, CloseState::Closed);
+}
+
+// ----- §5.2: lenient length decoding -----
+
+/// RFC 6455 §5.2: a non-minimal length encoding is accepted. The "minimal
+/// number of bytes MUST be used" rule binds the *sender*; we are liberal in
+/// what we accept, like every major implementation (we always send minimal).
+#[test]
+fn rfc6455_5_2_non_minimal_length_is_accepted() {
+    let key = [0x11, 0x22, 0x33, 0x44];
+    let mut body = *b"hello";
+    crate::protocol::mask::apply_mask_bytewise(&mut body, key, 0);
+    // 16-bit form (126 + 0x0005) and 64-bit form (127 + 5) for 5 bytes.
+    let forms: [&[u8]; 2] = [
+        &[0x81, 0x80 | 126, 0, 5],
+        &[0x82, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 5],
+    ];
+    for (i, head) in forms.into_iter().enumerate() {
+        let mut frame = head.to_vec();
+        frame.extend_from_slice(&key);
+        frame.extend_from_slice(&body);
+        let (ev, tx, st) = run(&frame);
+        let kind = if i == 0 {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        assert_eq!(
+            ev,
+            [Event::Message {
+                kind,
+                data: b"hello".to_vec()
+            }]
+        );
+        assert!(tx.is_empty());
+        assert_eq!(st, CloseState::Open);
+    }
+}
+
+// ----- memory: the up-front reservation is bounded -----
+
+/// A peer announcing 1 MiB and sending 10 bytes makes us hold at most 64 KiB
+/// (`MAX_PRERESERVE`), not the announced length.
+#[test]
+fn announced_length_reserves_at_most_64_kib() {
+    let limits = Limits {
+        max_frame: 4 << 20,
+        max_message: 4 << 20,
+        ..Limits::default()
+    };
+    let mut c = Connection::new(Role::Server, limits);
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[0u8; 10]);
+    let mut ev = Vec::new();
+    c.receive(&frame, &mut ev);
+    assert!(ev.is_empty(), "{ev:?}");
+    assert!(c.buffered_bytes() >= 10);
+    assert!(c.buffered_bytes() <= 64 * 1024, "{}", c.buffered_bytes());
+}
+
 // ----- property tests -----
 
 fn opcode_strategy() -> impl Strategy<Value = OpCode> {

@@ -287,4 +287,94 @@ mod tests {
             ))
         );
     }
+
+    /// RFC 6455 §4.1 (reply check 4): a reply without `Sec-WebSocket-Accept`
+    /// fails the connection.
+    #[test]
+    fn rfc6455_4_1_missing_accept_is_bad_accept() {
+        let reply = OK.replace("Sec-WebSocket-Accept: sk85MqSFg1CGhAYRlSvctpzSALA=\r\n", "");
+        assert!(!reply.contains("Accept"));
+        assert_eq!(reply_check(&reply), Err(ResponseError::BadAccept));
+        // An empty value is no better.
+        let reply = OK.replace("sk85MqSFg1CGhAYRlSvctpzSALA=", "");
+        assert_eq!(reply_check(&reply), Err(ResponseError::BadAccept));
+    }
+
+    /// RFC 6455 §4.1 (reply check 6): the server may name at most one
+    /// subprotocol; naming two fails, even when both were offered.
+    #[test]
+    fn rfc6455_4_1_two_subprotocols_are_unexpected() {
+        let offer = ClientRequest {
+            protocols: vec!["chat".into(), "superchat".into()],
+            ..request()
+        };
+        let check = |reply: &str| {
+            let (mut hs, _) = ClientHandshake::with_key(
+                &offer,
+                "bmxxAd1YiaYzLLnDb9pAEg==",
+                HandshakeLimits::default(),
+            );
+            hs.feed(reply.as_bytes())
+        };
+        let one = OK.replace("\r\n\r\n", "\r\nSec-WebSocket-Protocol: superchat\r\n\r\n");
+        let Ok(Progress::Complete { value, .. }) = check(&one) else {
+            panic!("one offered protocol is fine")
+        };
+        assert_eq!(value.protocol.as_deref(), Some("superchat"));
+        let two = OK.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+        );
+        assert_eq!(
+            check(&two),
+            Err(ResponseError::UnexpectedProtocol("chat, superchat".into()))
+        );
+        let two_fields = OK.replace(
+            "\r\n\r\n",
+            "\r\nSec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+        );
+        assert_eq!(
+            check(&two_fields),
+            Err(ResponseError::UnexpectedProtocol("chat, chat".into()))
+        );
+    }
+
+    /// RFC 6455 §10.4 (implementation limits), client side: a reply head over
+    /// `max_header_bytes` is HeadTooLarge, whole or in pieces, and more than
+    /// `max_headers` fields is TooManyHeaders (exactly the limit passes).
+    #[test]
+    fn rfc6455_10_4_client_head_and_field_limits() {
+        let huge = OK.replace(
+            "\r\n\r\n",
+            &format!("\r\nX-Pad: {}\r\n\r\n", "a".repeat(1_000_000)),
+        );
+        assert_eq!(reply_check(&huge), Err(ResponseError::HeadTooLarge));
+        let (mut hs, _) = ClientHandshake::with_key(
+            &request(),
+            "bmxxAd1YiaYzLLnDb9pAEg==",
+            HandshakeLimits::default(),
+        );
+        let mut result = Ok(Progress::Partial);
+        for chunk in huge.as_bytes().chunks(4096) {
+            result = hs.feed(chunk);
+            if result != Ok(Progress::Partial) {
+                break;
+            }
+        }
+        assert_eq!(result, Err(ResponseError::HeadTooLarge));
+
+        let limits = HandshakeLimits {
+            max_headers: 4,
+            ..HandshakeLimits::default()
+        };
+        let check = |reply: &str| {
+            let (mut hs, _) =
+                ClientHandshake::with_key(&request(), "bmxxAd1YiaYzLLnDb9pAEg==", limits);
+            hs.feed(reply.as_bytes())
+        };
+        let four = OK.replace("\r\n\r\n", "\r\nServer: x\r\n\r\n");
+        assert!(matches!(check(&four), Ok(Progress::Complete { .. })));
+        let five = OK.replace("\r\n\r\n", "\r\nServer: x\r\nDate: y\r\n\r\n");
+        assert_eq!(check(&five), Err(ResponseError::TooManyHeaders));
+    }
 }

@@ -108,4 +108,30 @@ mod tests {
         }
         assert!(done);
     }
+
+    /// A 60 KiB head trickling in one byte at a time (limit 64 KiB) is
+    /// complete exactly on its last byte, and that byte alone was needed
+    /// (`Some(1)`). Why this is linear: `push` scans only `buf[start..]`, the
+    /// bytes it has just appended, and finds a terminator that straddles two
+    /// pushes by indexing back into `buf` (at most two bytes), so each byte is
+    /// examined a bounded number of times however the head is split. A parser
+    /// that re-ran over the whole buffer on every read would be quadratic
+    /// (tungstenite before 0.20.1, CVE-2023-43669).
+    #[test]
+    fn trickled_60_kib_head_completes_on_its_last_byte() {
+        let mut data = b"GET / HTTP/1.1\r\n".to_vec();
+        while data.len() < 60 * 1024 - 100 {
+            data.extend_from_slice(b"X-Filler: ");
+            data.extend(std::iter::repeat_n(b'a', 80));
+            data.extend_from_slice(b"\r\n");
+        }
+        data.extend_from_slice(b"\r\n");
+        let mut h = HeadBuffer::new(64 * 1024);
+        let (last, rest) = data.split_last().unwrap();
+        for (i, &b) in rest.iter().enumerate() {
+            assert_eq!(h.push(&[b]), Ok(None), "byte {i}");
+        }
+        assert_eq!(h.push(&[*last]), Ok(Some(1)));
+        assert_eq!(h.bytes(), &data[..]);
+    }
 }

@@ -44,6 +44,9 @@ pub enum RequestError {
     MissingConnectionUpgrade,
     /// `Sec-WebSocket-Version` is missing or not 13 (§4.2.2): 426.
     UnsupportedVersion(Option<String>),
+    /// `Sec-WebSocket-Version` appears more than once: 426 as well, so the
+    /// client learns the one version we speak.
+    DuplicateVersion,
     /// `Sec-WebSocket-Key` is missing, repeated or not base64 of 16 bytes
     /// (§4.2.1 item 5).
     BadKey,
@@ -54,7 +57,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::HeadTooLarge { .. } | RequestError::TooManyHeaders { .. } => 431,
-            RequestError::UnsupportedVersion(_) => 426,
+            RequestError::UnsupportedVersion(_) | RequestError::DuplicateVersion => 426,
             RequestError::Malformed(_)
             | RequestError::NotWebSocket { .. }
             | RequestError::MethodNotGet(_)
@@ -69,7 +72,9 @@ impl RequestError {
     /// plain-text body and, for 426, the version we speak (§4.4).
     pub fn response(&self) -> Vec<u8> {
         let extra: &[(&str, &str)] = match self {
-            RequestError::UnsupportedVersion(_) => &[("Sec-WebSocket-Version", "13")],
+            RequestError::UnsupportedVersion(_) | RequestError::DuplicateVersion => {
+                &[("Sec-WebSocket-Version", "13")]
+            }
             _ => &[],
         };
         http_response(self.status(), extra, &format!("{self}\n"))
@@ -98,6 +103,9 @@ impl std::fmt::Display for RequestError {
                     f,
                     "unsupported Sec-WebSocket-Version {v:?}: only 13 is supported"
                 )
+            }
+            RequestError::DuplicateVersion => {
+                write!(f, "Sec-WebSocket-Version must be given once (13)")
             }
             RequestError::UnsupportedVersion(None) => {
                 write!(f, "missing Sec-WebSocket-Version: 13 is required")
@@ -242,8 +250,11 @@ fn parse_request(bytes: &[u8], max_headers: usize) -> Result<Request, RequestErr
     if !connection_upgrade {
         return Err(RequestError::MissingConnectionUpgrade);
     }
+    if header_count(headers, "sec-websocket-version") > 1 {
+        return Err(RequestError::DuplicateVersion);
+    }
     let version = header_str(headers, "sec-websocket-version").map(str::trim);
-    if version != Some("13") || header_count(headers, "sec-websocket-version") != 1 {
+    if version != Some("13") {
         return Err(RequestError::UnsupportedVersion(version.map(str::to_owned)));
     }
     let key = match (

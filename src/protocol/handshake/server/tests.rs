@@ -169,3 +169,227 @@ fn first_frame_after_the_head_is_kept_at_every_split() {
         assert_eq!(rest, [0x81, 0x80, 1, 2, 3, 4], "split {split}");
     }
 }
+
+/// RFC 6455 §4.2.1 item 2 (§4.1 item 4): an empty `Host` is refused with 400.
+#[test]
+fn rfc6455_4_2_1_empty_host_is_refused() {
+    for empty in ["Host:\r\n", "Host: \r\n", "Host: \t \r\n"] {
+        let text = with("Host: server.example.com\r\n", empty);
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err, RequestError::BadHost, "{empty:?}");
+        assert_eq!(err.status(), 400);
+    }
+}
+
+/// RFC 6455 §4.2.1 items 3–4 (RFC 7230 §3.2.2): the `Upgrade` and
+/// `Connection` tokens may sit in a second field of the same name.
+#[test]
+fn rfc6455_4_2_1_tokens_split_across_repeated_fields() {
+    let text = with(
+        "Connection: Upgrade\r\n",
+        "Connection: keep-alive\r\nConnection: Upgrade\r\n",
+    );
+    assert!(parse(&text).is_ok(), "{:?}", parse(&text));
+    let text = with(
+        "Upgrade: websocket\r\n",
+        "Upgrade: h2c\r\nUpgrade: websocket\r\n",
+    );
+    assert!(parse(&text).is_ok(), "{:?}", parse(&text));
+    // Neither field has the token: refused.
+    let text = with(
+        "Connection: Upgrade\r\n",
+        "Connection: keep-alive\r\nConnection: close\r\n",
+    );
+    assert_eq!(parse(&text), Err(RequestError::MissingConnectionUpgrade));
+}
+
+/// RFC 6455 §4.2.1 items 8–9 / §9.1: repeated `Sec-WebSocket-Protocol` (and
+/// `-Extensions`) fields are merged into one list, in order.
+#[test]
+fn rfc6455_4_2_1_repeated_protocol_fields_are_merged_in_order() {
+    let text = with(
+        "Sec-WebSocket-Protocol: chat, superchat\r\n",
+        "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat, v2\r\nSec-WebSocket-Extensions: x-a\r\nSec-WebSocket-Extensions: x-b, x-c\r\n",
+    );
+    let req = parse(&text).unwrap();
+    assert_eq!(req.protocols, ["chat", "superchat", "v2"]);
+    assert_eq!(req.extensions, ["x-a", "x-b", "x-c"]);
+    // The client's order of preference spans the fields.
+    assert_eq!(req.select_protocol(&["v2", "superchat"]), Some("superchat"));
+}
+
+/// RFC 6455 §10.4 (implementation limits): with `max_headers: N`, exactly N
+/// fields are accepted and N + 1 are refused with 431.
+#[test]
+fn rfc6455_10_4_max_headers_is_exact() {
+    let n = GOOD.matches("\r\n").count() - 2; // minus request line and blank line
+    assert_eq!(n, 7);
+    let limits = HandshakeLimits {
+        max_headers: n,
+        ..HandshakeLimits::default()
+    };
+    let mut p = RequestParser::new(limits);
+    assert!(matches!(
+        p.feed(GOOD.as_bytes()),
+        Ok(Progress::Complete { .. })
+    ));
+    let more = with("Host:", "X-Extra: 1\r\nHost:");
+    let mut p = RequestParser::new(limits);
+    let err = p.feed(more.as_bytes()).unwrap_err();
+    assert_eq!(err, RequestError::TooManyHeaders { limit: n });
+    assert_eq!(err.status(), 431);
+    assert!(
+        String::from_utf8(err.response())
+            .unwrap()
+            .starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    );
+}
+
+/// RFC 6455 §4.2.2 step 5 item 5 / §9.1: we implement no extension, so an
+/// offer is recorded but the 101 never carries `Sec-WebSocket-Extensions`.
+#[test]
+fn rfc6455_4_2_2_no_extension_is_accepted() {
+    let text = with(
+        "Sec-WebSocket-Version: 13\r\n",
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+    );
+    let req = parse(&text).unwrap();
+    assert_eq!(
+        req.extensions,
+        ["permessage-deflate; client_max_window_bits"]
+    );
+    for proto in [None, Some("chat")] {
+        let resp = String::from_utf8(req.accept(proto)).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 101 "));
+        assert!(
+            !resp
+                .to_ascii_lowercase()
+                .contains("sec-websocket-extensions"),
+            "{resp}"
+        );
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What a parser made of a byte stream: comparable across feeds.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Partial,
+        Complete(Request, Vec<u8>),
+        Err(u16, RequestError),
+    }
+
+    fn whole(limits: HandshakeLimits, data: &[u8]) -> Outcome {
+        match RequestParser::new(limits).feed(data) {
+            Ok(Progress::Partial) => Outcome::Partial,
+            Ok(Progress::Complete { value, consumed }) => {
+                Outcome::Complete(value, data[consumed..].to_vec())
+            }
+            Err(e) => Outcome::Err(e.status(), e),
+        }
+    }
+
+    fn split(limits: HandshakeLimits, data: &[u8], at: usize) -> Outcome {
+        let (a, b) = data.split_at(at);
+        let mut p = RequestParser::new(limits);
+        match p.feed(a) {
+            Err(e) => Outcome::Err(e.status(), e),
+            Ok(Progress::Complete { value, consumed }) => {
+                Outcome::Complete(value, [&a[consumed..], b].concat())
+            }
+            Ok(Progress::Partial) => match p.feed(b) {
+                Ok(Progress::Partial) => Outcome::Partial,
+                Ok(Progress::Complete { value, consumed }) => {
+                    Outcome::Complete(value, b[consumed..].to_vec())
+                }
+                Err(e) => Outcome::Err(e.status(), e),
+            },
+        }
+    }
+
+    /// Pieces that make plausible (and implausible) request heads, so the
+    /// property reaches the validation code, not only the HTTP parser.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"GET / HTTP/1.1\r\n".to_vec()),
+            Just(b"Host: h\r\n".to_vec()),
+            Just(b"Host:\r\n".to_vec()),
+            Just(b"Upgrade: websocket\r\n".to_vec()),
+            Just(b"Connection: keep-alive, Upgrade\r\n".to_vec()),
+            Just(b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".to_vec()),
+            Just(b"Sec-WebSocket-Version: 13\r\n".to_vec()),
+            Just(b"Sec-WebSocket-Protocol: a, b\r\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..2000),
+            proptest::collection::vec(piece(), 0..40).prop_map(|p| {
+                let mut v = p.concat();
+                v.truncate(2000);
+                v
+            }),
+            (
+                proptest::collection::vec(any::<u8>(), 0..100),
+                any::<bool>()
+            )
+                .prop_map(|(tail, lf_only)| {
+                    let mut v = if lf_only {
+                        GOOD.replace("\r\n", "\n").into_bytes()
+                    } else {
+                        GOOD.as_bytes().to_vec()
+                    };
+                    v.extend(tail);
+                    v
+                }),
+        ]
+    }
+
+    fn limits() -> impl Strategy<Value = HandshakeLimits> {
+        prop_oneof![
+            Just(HandshakeLimits::default()),
+            Just(HandshakeLimits {
+                max_header_bytes: 200,
+                max_headers: 5,
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Feeding a byte stream whole or split at any point gives the same
+        /// outcome (same error and status, or the same request and the same
+        /// leftover bytes, or both partial), and never panics.
+        #[test]
+        fn whole_or_split_gives_the_same_outcome(data in input(), at in any::<prop::sample::Index>(),
+                                                 limits in limits()) {
+            let at = at.index(data.len() + 1);
+            let expected = whole(limits, &data);
+            prop_assert_eq!(split(limits, &data, at), expected);
+        }
+    }
+}
+
+/// §4.2.2 / §4.4: a repeated version header is refused with 426 and says why.
+#[test]
+fn rfc6455_4_4_duplicated_version_gets_426() {
+    let text = with(
+        "Sec-WebSocket-Version: 13\r\n",
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err, RequestError::DuplicateVersion);
+    assert_eq!(err.status(), 426);
+    let resp = String::from_utf8(err.response()).unwrap();
+    assert!(resp.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+    assert!(resp.contains("given once"));
+}
