@@ -76,7 +76,8 @@ py2_works() {
 
 # Directory holding $PY2's Python.h (wsaccel and ujson build C extensions).
 py2_include() {
-    "$PY2" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null
+    # (INCLUDEPY, not get_paths()["include"]: Debian's scheme points that at /usr/local.)
+    "$PY2" -c 'import sysconfig; print(sysconfig.get_config_var("INCLUDEPY"))' 2>/dev/null
 }
 
 wstest_works() {
@@ -165,6 +166,8 @@ else
     need_bullseye=1
 fi
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+# gcc only recommends the C library headers; the C extensions need them.
+[ -f /usr/include/stdio.h ] || need_apt+=(libc6-dev)
 # The bootstrap wheels are fetched with python3's pip. If the python3 on PATH has
 # no pip (e.g. a bare Debian install), Debian's python3-pip is used instead.
 PY3=python3

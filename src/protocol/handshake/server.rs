@@ -175,11 +175,23 @@ impl Request {
     }
 }
 
+/// The longest request method we wait for before refusing (`OPTIONS` is 7).
+const MAX_METHOD_LEN: usize = 16;
+
+/// Whether `b` may appear in an HTTP method (a `tchar`, RFC 7230 §3.2.6).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// Parses an upgrade request incrementally.
 #[derive(Debug)]
 pub struct RequestParser {
     head: HeadBuffer,
     limits: HandshakeLimits,
+    /// Bytes of the method seen so far, or `None` once its space arrived.
+    /// Checking the method as it arrives refuses a TLS ClientHello or binary
+    /// garbage at once instead of waiting for a header end that never comes.
+    method_len: Option<usize>,
 }
 
 impl RequestParser {
@@ -188,12 +200,39 @@ impl RequestParser {
         RequestParser {
             head: HeadBuffer::new(limits.max_header_bytes),
             limits,
+            method_len: Some(0),
         }
+    }
+
+    /// Checks the method bytes in `input` (each byte is looked at once).
+    fn check_method(&mut self, input: &[u8]) -> Result<(), RequestError> {
+        let Some(mut len) = self.method_len else {
+            return Ok(());
+        };
+        for &b in input {
+            if b == b' ' && len > 0 {
+                self.method_len = None;
+                return Ok(());
+            }
+            // RFC 7230 §3.5: ignore at least one empty line before the request line.
+            if len == 0 && (b == b'\r' || b == b'\n') {
+                continue;
+            }
+            if !is_tchar(b) || len >= MAX_METHOD_LEN {
+                return Err(RequestError::Malformed(
+                    "not an HTTP request (bad request method)".into(),
+                ));
+            }
+            len += 1;
+        }
+        self.method_len = Some(len);
+        Ok(())
     }
 
     /// Feeds received bytes. On `Complete`, bytes after `consumed` are the
     /// client's first frames.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress<Request>, RequestError> {
+        self.check_method(input)?;
         let consumed = match self.head.push(input) {
             Err(_) => {
                 return Err(RequestError::HeadTooLarge {

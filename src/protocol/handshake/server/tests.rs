@@ -393,3 +393,22 @@ fn rfc6455_4_4_duplicated_version_gets_426() {
     assert!(resp.contains("\r\nSec-WebSocket-Version: 13\r\n"));
     assert!(resp.contains("given once"));
 }
+
+/// A TLS ClientHello (or any binary garbage) is refused from its first
+/// bytes, not after the handshake timeout: no header end would ever come.
+#[test]
+fn tls_client_hello_is_refused_at_once() {
+    let mut p = RequestParser::new(HandshakeLimits::default());
+    let err = p.feed(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap_err();
+    assert_eq!(err.status(), 400);
+    let mut p = RequestParser::new(HandshakeLimits::default());
+    assert_eq!(p.feed(b"GE"), Ok(Progress::Partial));
+    assert_eq!(p.feed(b"T / HTTP/1.1\r\n"), Ok(Progress::Partial));
+    let mut p = RequestParser::new(HandshakeLimits::default());
+    assert!(p.feed(b"AVERYLONGMETHODNAMEX").is_err());
+    let mut p = RequestParser::new(HandshakeLimits::default());
+    assert!(
+        p.feed(b"\r\nGET /").is_ok(),
+        "a leading empty line is ignored"
+    );
+}
