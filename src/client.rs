@@ -118,12 +118,22 @@ pub struct BlockingClient {
 impl BlockingClient {
     /// Connects and performs the opening handshake.
     pub fn connect(url: &str, limits: Limits) -> Result<BlockingClient, ClientError> {
+        Self::connect_with(url, limits, false)
+    }
+
+    /// Connects, offering permessage-deflate when `deflate` is set.
+    pub fn connect_with(
+        url: &str,
+        limits: Limits,
+        deflate: bool,
+    ) -> Result<BlockingClient, ClientError> {
         let url = WsUrl::parse(url).map_err(ClientError::Url)?;
         let mut stream = TcpStream::connect((url.host.as_str(), url.port))?;
         let _ = stream.set_nodelay(true);
         let request = ClientRequest {
             host: url.host_header(),
             target: url.target.clone(),
+            deflate,
             ..ClientRequest::default()
         };
         let (mut hs, bytes) = ClientHandshake::new(&request, HandshakeLimits::default());
@@ -136,12 +146,19 @@ impl BlockingClient {
             }
             match hs.feed(&scratch[..n]).map_err(ClientError::Handshake)? {
                 Progress::Partial => continue,
-                Progress::Complete { consumed, .. } => break scratch[consumed..n].to_vec(),
+                Progress::Complete { consumed, value } => {
+                    break (scratch[consumed..n].to_vec(), value.deflate);
+                }
             }
         };
+        let (leftover, negotiated) = leftover;
+        let mut conn = Connection::new(Role::Client, limits);
+        if let Some(params) = negotiated {
+            conn.set_deflate(params);
+        }
         let client = BlockingClient {
             stream,
-            conn: Connection::new(Role::Client, limits),
+            conn,
             events: VecDeque::new(),
             scratch,
             pending: leftover,

@@ -54,6 +54,8 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     /// A close reason that is not UTF-8 (§5.5.1).
     InvalidCloseReason,
+    /// A compressed message that does not inflate (RFC 7692 §8).
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
@@ -75,9 +77,9 @@ impl ProtocolError {
             ProtocolError::FrameTooBig { .. }
             | ProtocolError::MessageTooBig { .. }
             | ProtocolError::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
         }
     }
 
@@ -100,6 +102,7 @@ impl ProtocolError {
             ProtocolError::CloseTooShort => "close_payload_too_short",
             ProtocolError::InvalidCloseCode(_) => "invalid_close_code",
             ProtocolError::InvalidCloseReason => "invalid_close_reason",
+            ProtocolError::InvalidCompressedData => "invalid_compressed_data",
         }
     }
 }
@@ -145,6 +148,9 @@ impl std::fmt::Display for ProtocolError {
             ProtocolError::CloseTooShort => write!(f, "close frame payload of 1 byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "close code {c} is not allowed"),
             ProtocolError::InvalidCloseReason => write!(f, "close reason is not valid UTF-8"),
+            ProtocolError::InvalidCompressedData => {
+                write!(f, "compressed message does not inflate")
+            }
         }
     }
 }
@@ -203,6 +209,7 @@ mod tests {
             (ProtocolError::CloseTooShort, 1002),
             (ProtocolError::InvalidCloseCode(5), 1002),
             (ProtocolError::InvalidCloseReason, 1007),
+            (ProtocolError::InvalidCompressedData, 1007),
         ];
         let mut names = std::collections::HashSet::new();
         for (err, code) in &cases {

@@ -201,9 +201,32 @@ pub fn encode_frame(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) {
+    encode_with_rsv(out, fin, 0, opcode, payload, mask);
+}
+
+/// Appends a whole, final frame with RSV bits (RSV1 = `0b100`, set by
+/// permessage-deflate on a compressed message).
+pub fn encode_frame_rsv(
+    out: &mut Vec<u8>,
+    rsv: u8,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
+    encode_with_rsv(out, true, rsv, opcode, payload, mask);
+}
+
+fn encode_with_rsv(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         len: payload.len() as u64,

@@ -13,13 +13,15 @@
 //! into the message being assembled; only a control frame's payload (at most
 //! 125 bytes) gets a small buffer of its own while it is incomplete.
 
+mod compression;
 mod receive;
 #[cfg(test)]
 mod tests;
 
 use super::close::{CloseCode, close_payload};
+use super::deflate::DeflateParams;
 use super::error::SendError;
-use super::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, encode_frame};
+use super::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, encode_frame, encode_frame_rsv};
 use super::limits::Limits;
 use super::utf8::Utf8Validator;
 
@@ -117,6 +119,8 @@ struct Assembly {
     kind: MessageKind,
     data: Vec<u8>,
     fragments: u32,
+    /// RSV1 was set on the first frame: the payload is DEFLATE data.
+    compressed: bool,
 }
 
 /// A WebSocket connection after the opening handshake.
@@ -124,8 +128,9 @@ struct Assembly {
 pub struct Connection {
     role: Role,
     limits: Limits,
-    /// RSV bits a negotiated extension has given meaning to (none yet).
-    allowed_rsv: u8,
+    /// permessage-deflate, when negotiated (boxed: connections without it
+    /// pay one pointer).
+    compression: Option<Box<compression::Compression>>,
     state: CloseState,
     rx: Rx,
     header: [u8; MAX_HEADER_LEN],
@@ -143,7 +148,7 @@ impl Connection {
         Connection {
             role,
             limits,
-            allowed_rsv: 0,
+            compression: None,
             state: CloseState::Open,
             rx: Rx::Header { len: 0 },
             header: [0; MAX_HEADER_LEN],
@@ -153,6 +158,19 @@ impl Connection {
             tx: Vec::new(),
             message_done: false,
         }
+    }
+
+    /// Turns on permessage-deflate with the negotiated parameters (RFC 7692):
+    /// RSV1 becomes legal on the first frame of a data message, compressed
+    /// messages are inflated (the message limit applies to the inflated
+    /// size), and `send_message` compresses.
+    pub fn set_deflate(&mut self, params: DeflateParams) {
+        self.compression = Some(Box::new(compression::Compression::new(params, self.role)));
+    }
+
+    /// Whether permessage-deflate is on.
+    pub fn deflate_enabled(&self) -> bool {
+        self.compression.is_some()
     }
 
     // ----- getters -----
@@ -209,6 +227,11 @@ impl Connection {
         if !self.can_send() {
             return Err(SendError::Closing);
         }
+        if let Some(compressed) = self.compression.as_mut().and_then(|c| c.compress(data)) {
+            let mask = self.mask_key();
+            encode_frame_rsv(&mut self.tx, 0b100, kind.opcode(), &compressed, mask);
+            return Ok(());
+        }
         self.push_frame(kind.opcode(), data);
         Ok(())
     }
@@ -243,11 +266,15 @@ impl Connection {
     /// Encodes a frame into the transmit buffer, masked with a fresh random
     /// key when this is a client (RFC 6455 §5.3).
     fn push_frame(&mut self, opcode: OpCode, payload: &[u8]) {
-        let mask = match self.role {
+        let mask = self.mask_key();
+        encode_frame(&mut self.tx, true, opcode, payload, mask);
+    }
+
+    fn mask_key(&self) -> Option<[u8; 4]> {
+        match self.role {
             Role::Server => None,
             Role::Client => Some(rand::random::<[u8; 4]>()),
-        };
-        encode_frame(&mut self.tx, true, opcode, payload, mask);
+        }
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): queue a close with the
@@ -259,6 +286,9 @@ impl Connection {
         self.state = CloseState::Closed;
         self.message = None;
         self.control = Vec::new();
+        if let Some(c) = self.compression.as_mut() {
+            c.abandon();
+        }
         events.push(Event::Failed(err));
     }
 }

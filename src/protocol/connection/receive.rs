@@ -3,6 +3,7 @@
 
 use super::{Assembly, CloseState, Connection, Event, MessageKind, Role, Rx};
 use crate::protocol::close::parse_close_payload;
+use crate::protocol::deflate::InflateError;
 use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use crate::protocol::mask::apply_mask;
@@ -107,6 +108,7 @@ impl Connection {
                 kind,
                 data: Vec::with_capacity(h.len.min(MAX_PRERESERVE) as usize),
                 fragments: 0,
+                compressed: h.rsv & 0b100 != 0,
             });
         }
         if let Some(m) = self.message.as_mut().filter(|_| !h.opcode.is_control()) {
@@ -125,7 +127,14 @@ impl Connection {
     }
 
     fn check_frame(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv & !self.allowed_rsv != 0 {
+        // RSV1 means "compressed" only with permessage-deflate, and only on
+        // the first frame of a data message (RFC 7692 §6.1); everything else
+        // with a reserved bit set is an error (RFC 6455 §5.2).
+        let allowed = match (&self.compression, h.opcode) {
+            (Some(_), OpCode::Text | OpCode::Binary) => 0b100,
+            _ => 0,
+        };
+        if h.rsv & !allowed != 0 {
             return Err(ProtocolError::ReservedBits(h.rsv));
         }
         // RFC 6455 §5.1: a server MUST close on an unmasked client frame; a
@@ -152,8 +161,11 @@ impl Connection {
                 limit: self.limits.max_frame,
             });
         }
+        // For a compressed message the limit applies to the inflated size,
+        // checked as it is produced; the wire size says nothing about it.
+        let compressed = h.rsv & 0b100 != 0 || self.message.as_ref().is_some_and(|m| m.compressed);
         let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
-        if so_far + h.len > self.limits.max_message as u64 {
+        if !compressed && so_far + h.len > self.limits.max_message as u64 {
             return Err(ProtocolError::MessageTooBig {
                 limit: self.limits.max_message,
             });
@@ -185,6 +197,11 @@ impl Connection {
         *remaining -= take as u64;
         let (opcode, mask, finished) = (*opcode, *mask, *remaining == 0);
 
+        if !opcode.is_control() && self.message.as_ref().is_some_and(|m| m.compressed) {
+            return self
+                .read_compressed(&input[..take], mask, phase, finished, events)
+                .unwrap_or(input.len());
+        }
         let target = if opcode.is_control() {
             &mut self.control
         } else {
@@ -272,10 +289,61 @@ impl Connection {
         }
     }
 
+    /// Inflates a chunk of a compressed message; `None` when the connection
+    /// failed (the rest of the input is then ignored), else the bytes used.
+    fn read_compressed(
+        &mut self,
+        chunk: &[u8],
+        mask: Option<[u8; 4]>,
+        phase: usize,
+        finished: bool,
+        events: &mut Vec<Event>,
+    ) -> Option<usize> {
+        let (Some(c), Some(m)) = (self.compression.as_mut(), self.message.as_mut()) else {
+            unreachable!("compressed message without compression state")
+        };
+        let start = m.data.len();
+        if let Err(e) = c.inflate_chunk(chunk, mask, phase, &mut m.data, self.limits.max_message) {
+            self.fail_inflate(e, events);
+            return None;
+        }
+        if m.kind == MessageKind::Text && self.utf8.feed(&m.data[start..]).is_err() {
+            self.fail(ProtocolError::InvalidUtf8, events);
+            return None;
+        }
+        if finished {
+            self.finish_frame(events);
+        }
+        Some(chunk.len())
+    }
+
+    fn fail_inflate(&mut self, e: InflateError, events: &mut Vec<Event>) {
+        let err = match e {
+            InflateError::TooBig => ProtocolError::MessageTooBig {
+                limit: self.limits.max_message,
+            },
+            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+        };
+        self.fail(err, events);
+    }
+
     fn finish_message(&mut self, events: &mut Vec<Event>) {
-        let Some(m) = self.message.take() else {
+        let Some(mut m) = self.message.take() else {
             return;
         };
+        if m.compressed {
+            let c = self
+                .compression
+                .as_mut()
+                .expect("compressed message without compression state");
+            let start = m.data.len();
+            if let Err(e) = c.end_message(&mut m.data, self.limits.max_message) {
+                return self.fail_inflate(e, events);
+            }
+            if m.kind == MessageKind::Text && self.utf8.feed(&m.data[start..]).is_err() {
+                return self.fail(ProtocolError::InvalidUtf8, events);
+            }
+        }
         if m.kind == MessageKind::Text && self.utf8.finish().is_err() {
             return self.fail(ProtocolError::InvalidUtf8, events);
         }

@@ -4,6 +4,7 @@ use base64::Engine;
 
 use super::head::HeadBuffer;
 use super::{Progress, accept_key, has_token, header_list, header_str, owned_headers};
+use crate::protocol::deflate::{DeflateParams, client_offer, negotiation};
 use crate::protocol::limits::HandshakeLimits;
 
 /// Why a server's reply was refused (RFC 6455 §4.1, "the client MUST _Fail
@@ -60,6 +61,8 @@ impl std::error::Error for ResponseError {}
 pub struct Response {
     /// The subprotocol the server chose, if any.
     pub protocol: Option<String>,
+    /// permessage-deflate parameters, if the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
     /// Every header field, in order.
     pub headers: Vec<(String, String)>,
 }
@@ -75,6 +78,8 @@ pub struct ClientRequest {
     pub protocols: Vec<String>,
     /// `Origin` to send, if any.
     pub origin: Option<String>,
+    /// Offer permessage-deflate (RFC 7692).
+    pub deflate: bool,
 }
 
 /// A client's handshake in progress: the request it sent and the state to
@@ -83,6 +88,7 @@ pub struct ClientRequest {
 pub struct ClientHandshake {
     expected_accept: String,
     protocols: Vec<String>,
+    offered_deflate: bool,
     head: HeadBuffer,
     max_headers: usize,
 }
@@ -115,10 +121,14 @@ impl ClientHandshake {
         if let Some(origin) = &request.origin {
             out.push_str(&format!("Origin: {origin}\r\n"));
         }
+        if request.deflate {
+            out.push_str(&format!("Sec-WebSocket-Extensions: {}\r\n", client_offer()));
+        }
         out.push_str("\r\n");
         let hs = ClientHandshake {
             expected_accept: accept_key(key),
             protocols: request.protocols.clone(),
+            offered_deflate: request.deflate,
             head: HeadBuffer::new(limits.max_header_bytes),
             max_headers: limits.max_headers,
         };
@@ -172,13 +182,17 @@ impl ClientHandshake {
         {
             return Err(ResponseError::BadAccept);
         }
-        // We offer no extensions, so any accepted extension is unexpected.
-        if let Some(ext) = header_list(headers, "sec-websocket-extensions")
-            .into_iter()
-            .next()
-        {
+        // Only what we offered may be accepted (RFC 6455 §4.1, RFC 7692 §7.1).
+        let extensions = header_list(headers, "sec-websocket-extensions");
+        let deflate = if self.offered_deflate {
+            negotiation::accept_response(&extensions).map_err(|e| {
+                ResponseError::UnexpectedExtension(format!("{}: {}", extensions.join(", "), e.0))
+            })?
+        } else if let Some(ext) = extensions.into_iter().next() {
             return Err(ResponseError::UnexpectedExtension(ext));
-        }
+        } else {
+            None
+        };
         let chosen = header_list(headers, "sec-websocket-protocol");
         let protocol = match chosen.as_slice() {
             [] => None,
@@ -187,6 +201,7 @@ impl ClientHandshake {
         };
         Ok(Response {
             protocol,
+            deflate,
             headers: owned_headers(headers),
         })
     }
@@ -203,6 +218,7 @@ mod tests {
             target: "/?channel=a".into(),
             protocols: vec!["chat".into()],
             origin: None,
+            deflate: false,
         }
     }
 

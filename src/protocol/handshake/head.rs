@@ -32,6 +32,11 @@ impl HeadBuffer {
         &self.buf
     }
 
+    /// How many more bytes the buffer accepts before the limit.
+    pub fn room(&self) -> usize {
+        self.limit - self.buf.len()
+    }
+
     /// Adds input. Returns `Ok(Some(n))` when the head is complete and used
     /// the first `n` bytes of `input`, `Ok(None)` when all of `input` was
     /// taken and more is needed.

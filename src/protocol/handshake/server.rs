@@ -232,8 +232,17 @@ impl RequestParser {
     /// Feeds received bytes. On `Complete`, bytes after `consumed` are the
     /// client's first frames.
     pub fn feed(&mut self, input: &[u8]) -> Result<Progress<Request>, RequestError> {
-        self.check_method(input)?;
-        let consumed = match self.head.push(input) {
+        let room = self.head.room();
+        let pushed = self.head.push(input);
+        // Check the method only in the bytes the head took, so the outcome
+        // does not depend on how the input was split into reads.
+        let taken = match pushed {
+            Ok(Some(n)) => n,
+            Ok(None) => input.len(),
+            Err(_) => room.min(input.len()),
+        };
+        self.check_method(&input[..taken])?;
+        let consumed = match pushed {
             Err(_) => {
                 return Err(RequestError::HeadTooLarge {
                     limit: self.limits.max_header_bytes,
