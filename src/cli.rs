@@ -56,6 +56,12 @@ enum Command {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// Load-test a server: open N WebSocket connections, then publish at a
+    /// fixed rate over UDP, the Unix socket or WebSocket and report delivered
+    /// messages/s, loss and latency percentiles (`--mode fanout`), or hold
+    /// them and report connect time and the server's memory per connection
+    /// (`--mode idle --server-pid PID`).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -114,6 +120,21 @@ struct ServeArgs {
     /// Close a client silent this long, pongs included (0: never).
     #[arg(long = "idle-timeout", default_value = "90s", value_parser = parse_duration)]
     idle_timeout: Duration,
+    /// Most channels one client may join (`?channel=a&channel=b`); more get 400.
+    #[arg(long = "max-channels-per-connection", default_value_t = 32)]
+    max_channels_per_connection: usize,
+    /// Longest channel name in bytes (names are [A-Za-z0-9_.-]).
+    #[arg(long = "max-channel-name", default_value_t = 64)]
+    max_channel_name: usize,
+    /// Send each client `{"id":"<connection id>"}` as its first message.
+    #[arg(long = "announce-id")]
+    announce_id: bool,
+    /// Publish every stdin line (`tail -f app.log | wsbroadcaster serve --stdin`).
+    #[arg(long)]
+    stdin: bool,
+    /// MessagePack-RPC listener address (e.g. 127.0.0.1:18800), or `off`.
+    #[arg(long, default_value = "off")]
+    rpc: String,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -163,6 +184,13 @@ impl ServeArgs {
             handshake_timeout: self.handshake_timeout,
             ping_interval: self.ping_interval,
             idle_timeout: self.idle_timeout,
+            channels: crate::server::ChannelLimits {
+                max_name_bytes: self.max_channel_name,
+                max_per_connection: self.max_channels_per_connection,
+            },
+            announce_id: self.announce_id,
+            stdin: self.stdin,
+            rpc: off_or(&self.rpc, "rpc")?,
             ..ServerConfig::default()
         })
     }
@@ -194,6 +222,7 @@ pub fn main() -> ExitCode {
         Command::Client { url } => report(client(&url)),
         Command::Send { udp, unix, message } => report(send(udp, unix, message)),
         Command::AutobahnClient { url, agent } => report(autobahn_client(url, agent)),
+        Command::Bench(args) => report(crate::bench::run(&args)),
     }
 }
 
@@ -234,13 +263,17 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Some(p) = &b.unix {
         let _ = writeln!(out, "listening unix {}", p.display());
     }
+    if let Some(r) = b.rpc {
+        let _ = writeln!(out, "listening rpc {r}");
+    }
     let _ = writeln!(out, "ready");
     let _ = out.flush();
     drop(out);
     log::info!(
-        "wsbroadcaster {} serving ws://{}",
+        "wsbroadcaster {} serving ws://{} (connection ids {}.N)",
         env!("CARGO_PKG_VERSION"),
-        b.ws
+        b.ws,
+        b.node
     );
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -379,7 +412,7 @@ fn autobahn_client(url: Option<String>, agent: Option<String>) -> Result<(), Str
     eprintln!("autobahn-client: {count} cases against {url} as {agent}");
     for case in 1..=count {
         let case_url = format!("{url}/runCase?case={case}&agent={agent}");
-        match BlockingClient::connect(&case_url, limits) {
+        match BlockingClient::connect_with(&case_url, limits, true) {
             Ok(mut c) => {
                 while let Ok(Some(ev)) = c.next_event() {
                     if let Event::Message { kind, data } = ev {

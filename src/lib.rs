@@ -67,6 +67,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod bench;
 pub mod cidr;
 pub mod cli;
 pub mod client;

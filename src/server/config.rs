@@ -4,14 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::route::ChannelLimits;
 use crate::cidr::Cidr;
 use crate::protocol::{HandshakeLimits, Limits};
 
 /// What happens to a message a WebSocket client sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientMessages {
-    /// It goes to every connected client, the sender included (the `ws`
-    /// broadcast example).
+    /// It goes to the sender's channels (each recipient once, the sender
+    /// included), or to every connected client when the sender joined no
+    /// channel (the `ws` broadcast example).
     Broadcast,
     /// It goes back to the sender only (for Autobahn).
     Echo,
@@ -56,6 +58,17 @@ pub struct ServerConfig {
     pub close_timeout: Duration,
     /// How long shutdown waits for close handshakes. Default 2 s.
     pub shutdown_grace: Duration,
+    /// Channel name length and channels per connection. Defaults: 64 bytes,
+    /// 32 channels.
+    pub channels: ChannelLimits,
+    /// Send each client `{"id":"<connection id>"}` as its first text
+    /// message, right after the upgrade. Default off.
+    pub announce_id: bool,
+    /// Read messages from standard input, one per line (`serve --stdin`).
+    /// Default off.
+    pub stdin: bool,
+    /// MessagePack-RPC listener, or `None` for off. Default off.
+    pub rpc: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +89,10 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(90),
             close_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(2),
+            channels: ChannelLimits::default(),
+            announce_id: false,
+            stdin: false,
+            rpc: None,
         }
     }
 }

@@ -1,50 +1,216 @@
 //! Routing: one publish, one encoded frame, every target's queue.
+//!
+//! A [`Route`] names the targets (everyone, a channel, one connection id);
+//! [`Routes`] is the index that finds them without scanning every
+//! connection. It is kept in step with the connections: a client joins at
+//! its upgrade and leaves when it is removed.
 
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::Instant;
 
 use log::warn;
 
 use super::outbound::Chunk;
-use super::peer::{Deadline, PeerState};
+use super::peer::{Deadline, PeerState, WsPeer};
+use super::route::{ConnId, Route};
 use super::stats::Receipt;
 use super::{Entry, Server};
 use crate::protocol::frame::encode_server_frame;
 use crate::protocol::{CloseCode, MessageKind};
 
+/// The routing index: channel → member keys, connection id → key. Only
+/// upgraded connections are in it. Members are kept ordered (by slab key)
+/// so a channel's delivery order is the same as an `All` publish's.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    channels: HashMap<Box<str>, BTreeSet<usize>>,
+    ids: HashMap<ConnId, usize>,
+}
+
+impl Routes {
+    /// Adds an upgraded connection under its id and to its channels.
+    pub(crate) fn join(&mut self, key: usize, id: ConnId, channels: &[Box<str>]) {
+        self.ids.insert(id, key);
+        for c in channels {
+            match self.channels.get_mut(c) {
+                Some(members) => {
+                    members.insert(key);
+                }
+                None => {
+                    self.channels.insert(c.clone(), BTreeSet::from([key]));
+                }
+            }
+        }
+    }
+
+    /// Removes a connection; a channel left empty is forgotten.
+    pub(crate) fn leave(&mut self, key: usize, id: ConnId, channels: &[Box<str>]) {
+        if self.ids.get(&id) == Some(&key) {
+            self.ids.remove(&id);
+        }
+        for c in channels {
+            if let Some(members) = self.channels.get_mut(c) {
+                members.remove(&key);
+                if members.is_empty() {
+                    self.channels.remove(c);
+                }
+            }
+        }
+    }
+
+    /// The key of the connection with this id.
+    pub(crate) fn conn(&self, id: &ConnId) -> Option<usize> {
+        self.ids.get(id).copied()
+    }
+
+    /// The keys of a channel's members (none for an unknown channel).
+    pub(crate) fn members(&self, channel: &str) -> impl Iterator<Item = usize> + '_ {
+        self.channels.get(channel).into_iter().flatten().copied()
+    }
+
+    /// Connections in the index (upgraded and not yet removed).
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Channels with at least one member.
+    #[cfg(test)]
+    fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+}
+
+/// Queues `frame` for one connection, or records why it was skipped.
+fn offer(
+    key: usize,
+    peer: &mut WsPeer,
+    frame: &Rc<Vec<u8>>,
+    limit: usize,
+    receipt: &mut Receipt,
+    slow: &mut Vec<usize>,
+    dirty: &mut Vec<usize>,
+) {
+    let PeerState::Open(conn) = &peer.state else {
+        return;
+    };
+    if !conn.can_send() {
+        receipt.skipped_closing += 1;
+        return;
+    }
+    if peer.out.queued_bytes() + frame.len() > limit {
+        // Over the limit only because this turn has not flushed yet (a
+        // burst from one ingress read)? Offer the kernel what is queued
+        // first: a client that reads keeps up; only one whose socket is
+        // full too is a slow consumer. A write error shows again at the
+        // end-of-turn flush, which drops the connection.
+        let _ = peer.flush();
+        if !peer.dirty {
+            // The end-of-turn flush settles WRITABLE interest.
+            peer.dirty = true;
+            dirty.push(key);
+        }
+        if peer.out.queued_bytes() + frame.len() > limit {
+            receipt.skipped_slow += 1;
+            slow.push(key);
+            return;
+        }
+    }
+    peer.out.push(Chunk::Shared(Rc::clone(frame)));
+    if !peer.dirty {
+        peer.dirty = true;
+        dirty.push(key);
+    }
+    receipt.queued += 1;
+}
+
 impl Server {
-    /// Publishes a message to every open WebSocket connection.
+    /// Publishes a message along `route`; every ingress ends here.
     ///
     /// The frame is encoded once; every recipient's queue gets a reference to
     /// the same bytes. A recipient whose queue would pass the queued-bytes
     /// limit is a slow consumer: its unstarted frames are dropped and it is
     /// closed with 1008, so it can neither hold unbounded memory nor slow
     /// anyone else down.
-    pub(crate) fn publish(&mut self, kind: MessageKind, payload: &[u8], now: Instant) -> Receipt {
+    pub(crate) fn publish(
+        &mut self,
+        route: &Route,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        self.targets.clear();
+        match route {
+            Route::All => return self.deliver(true, kind, payload, now),
+            Route::Channel(name) => self.targets.extend(self.routes.members(name)),
+            Route::Conn(id) => self.targets.extend(self.routes.conn(id)),
+        }
+        self.deliver(false, kind, payload, now)
+    }
+
+    /// Publishes a message a client sent (`--client-messages broadcast`): to
+    /// the sender's channels, each member once however many of them it
+    /// shares with the sender, or to everyone when the sender joined none.
+    pub(crate) fn publish_from_client(
+        &mut self,
+        sender: usize,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        let channels = match self.entries.get(sender) {
+            Some(Entry::Ws(peer)) => &peer.channels,
+            _ => return Receipt::default(),
+        };
+        if channels.is_empty() {
+            return self.publish(&Route::All, kind, payload, now);
+        }
+        self.targets.clear();
+        for c in channels.iter() {
+            self.targets.extend(self.routes.members(c));
+        }
+        if channels.len() > 1 {
+            self.targets.sort_unstable();
+            self.targets.dedup();
+        }
+        self.deliver(false, kind, payload, now)
+    }
+
+    /// Encodes once and queues for every open connection (`all`) or for
+    /// the keys in `self.targets`.
+    fn deliver(&mut self, all: bool, kind: MessageKind, payload: &[u8], now: Instant) -> Receipt {
         let frame = Rc::new(encode_server_frame(kind.opcode(), payload));
         let limit = self.cfg.max_queued_bytes;
         let mut receipt = Receipt::default();
         let mut slow = Vec::new();
-        for (key, entry) in self.entries.iter_mut() {
-            let Entry::Ws(peer) = entry else { continue };
-            let PeerState::Open(conn) = &peer.state else {
-                continue;
-            };
-            if !conn.can_send() {
-                receipt.skipped_closing += 1;
-                continue;
+        if all {
+            for (key, entry) in self.entries.iter_mut() {
+                if let Entry::Ws(peer) = entry {
+                    offer(
+                        key,
+                        peer,
+                        &frame,
+                        limit,
+                        &mut receipt,
+                        &mut slow,
+                        &mut self.dirty,
+                    );
+                }
             }
-            if peer.out.queued_bytes() + frame.len() > limit {
-                receipt.skipped_slow += 1;
-                slow.push(key);
-                continue;
+        } else {
+            for &key in &self.targets {
+                if let Some(Entry::Ws(peer)) = self.entries.get_mut(key) {
+                    offer(
+                        key,
+                        peer,
+                        &frame,
+                        limit,
+                        &mut receipt,
+                        &mut slow,
+                        &mut self.dirty,
+                    );
+                }
             }
-            peer.out.push(Chunk::Shared(Rc::clone(&frame)));
-            if !peer.dirty {
-                peer.dirty = true;
-                self.dirty.push(key);
-            }
-            receipt.queued += 1;
         }
         for key in slow {
             self.close_slow_consumer(key, now);
@@ -75,5 +241,69 @@ impl Server {
             peer.timer = self.timers.schedule(key, at);
         }
         self.mark_dirty(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::route::NodeId;
+
+    fn names(v: &[&str]) -> Box<[Box<str>]> {
+        v.iter().map(|s| Box::from(*s)).collect()
+    }
+
+    fn members(r: &Routes, c: &str) -> Vec<usize> {
+        r.members(c).collect()
+    }
+
+    #[test]
+    fn join_and_leave_keep_the_index_exact() {
+        let node = NodeId::random();
+        let (a, b, c) = (
+            ConnId::new(node, 1),
+            ConnId::new(node, 2),
+            ConnId::new(node, 3),
+        );
+        let mut r = Routes::default();
+        r.join(7, a, &names(&["news", "sport"]));
+        r.join(3, b, &names(&["news"]));
+        r.join(5, c, &names(&[]));
+        assert_eq!(members(&r, "news"), [3, 7], "ordered by key");
+        assert_eq!(members(&r, "sport"), [7]);
+        assert_eq!(members(&r, "nobody"), Vec::<usize>::new());
+        assert_eq!(
+            (r.conn(&a), r.conn(&b), r.conn(&c)),
+            (Some(7), Some(3), Some(5))
+        );
+        assert_eq!((r.len(), r.channel_count()), (3, 2));
+
+        r.leave(7, a, &names(&["news", "sport"]));
+        assert_eq!(members(&r, "news"), [3]);
+        assert_eq!(members(&r, "sport"), Vec::<usize>::new());
+        assert_eq!(r.channel_count(), 1, "an empty channel is forgotten");
+        assert_eq!(r.conn(&a), None);
+
+        // Slab keys are reused: a new connection on key 7 is a new member.
+        let d = ConnId::new(node, 4);
+        r.join(7, d, &names(&["sport"]));
+        assert_eq!(members(&r, "sport"), [7]);
+        assert_eq!(r.conn(&d), Some(7));
+
+        r.leave(3, b, &names(&["news"]));
+        r.leave(5, c, &names(&[]));
+        r.leave(7, d, &names(&["sport"]));
+        assert_eq!((r.len(), r.channel_count()), (0, 0));
+    }
+
+    #[test]
+    fn leave_only_removes_its_own_id() {
+        let node = NodeId::random();
+        let a = ConnId::new(node, 1);
+        let mut r = Routes::default();
+        r.join(1, a, &names(&["x"]));
+        r.leave(2, a, &names(&["x"])); // a stale key: nothing of key 1 goes
+        assert_eq!(r.conn(&a), Some(1));
+        assert_eq!(members(&r, "x"), [1]);
     }
 }

@@ -2,9 +2,16 @@
 //!
 //! ```text
 //! TCP bytes ─► WsPeer (handshake, protocol::Connection) ─► client message ─┐
-//! UDP datagram ─► ingress::udp ────────────────────────────────────────────┼─► hub: encode once ─► every Outbound queue
-//! Unix socket line ─► ingress::unix ───────────────────────────────────────┘                      └─► writev at the end of the turn
+//! UDP datagram ─► ingress::udp ─┐                                           │
+//! Unix socket line ─► ingress::unix ─┼─► ingress::addressed ────────────────┤
+//! stdin line (thread + Waker) ─► ingress::stdin ─┘                          ├─► hub::publish(route): encode once
+//! MessagePack-RPC call ─► ingress::rpc ─────────────────────────────────────┘   ─► each target's Outbound queue
+//!                                                                                  └─► writev at the end of the turn
 //! ```
+//!
+//! A route is everyone, a channel or one connection id ([`Route`]), the same
+//! for every ingress; the hub's index finds a channel's members without
+//! scanning every connection.
 //!
 //! Each loop turn: wait for readiness (the timeout is the nearest deadline),
 //! read every ready socket until `WouldBlock` into one scratch buffer, act on
@@ -13,10 +20,12 @@
 //! registered only while a connection has bytes the kernel would not take.
 
 mod config;
+mod error;
 mod hub;
 pub mod ingress;
 mod outbound;
 mod peer;
+mod route;
 mod stats;
 mod timers;
 
@@ -33,10 +42,17 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 pub use config::{ClientMessages, ServerConfig};
+pub use error::ServerError;
+pub use route::{BadConnId, ChannelLimits, ConnId, NodeId, Route};
 pub use stats::{Receipt, Stats};
 
+use error::bind_err;
+use hub::Routes;
+use ingress::rpc::RpcConn;
+use ingress::stdin::StdinSource;
 use ingress::unix::UnixWriter;
 use peer::{Deadline, PeerCx, PeerState, WsPeer};
+use route::IdGen;
 use timers::Timers;
 
 use crate::protocol::{CloseCode, Event, MessageKind};
@@ -45,6 +61,8 @@ const WS_LISTENER: Token = Token(usize::MAX - 1);
 const UDP: Token = Token(usize::MAX - 2);
 const UNIX_LISTENER: Token = Token(usize::MAX - 3);
 const SIGNALS: Token = Token(usize::MAX - 4);
+const RPC_LISTENER: Token = Token(usize::MAX - 5);
+const STDIN: Token = Token(usize::MAX - 6);
 
 /// Size of the loop-wide receive buffer: every socket is read into it, and
 /// only an unfinished frame's bytes are kept per connection.
@@ -59,49 +77,11 @@ pub struct BoundAddrs {
     pub udp: Option<SocketAddr>,
     /// The Unix socket path, if on.
     pub unix: Option<PathBuf>,
+    /// The MessagePack-RPC listener, if on.
+    pub rpc: Option<SocketAddr>,
+    /// This process's connection-id prefix.
+    pub node: NodeId,
 }
-
-/// Why the server could not start or had to stop.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServerError {
-    /// Binding or configuring a listener failed.
-    Bind {
-        /// What was being bound.
-        what: String,
-        /// The cause.
-        source: io::Error,
-    },
-    /// Another running instance answers on the Unix socket path.
-    UnixSocketInUse(PathBuf),
-    /// The Unix socket path exists and is not a socket.
-    UnixPathNotSocket(PathBuf),
-    /// The poll loop failed.
-    Poll(io::Error),
-}
-
-impl std::fmt::Display for ServerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServerError::Bind { what, source } => write!(f, "cannot bind {what}: {source}"),
-            ServerError::UnixSocketInUse(p) => write!(
-                f,
-                "{} is in use by another running instance (use --unix PATH for a different socket, or --unix off)",
-                p.display()
-            ),
-            ServerError::UnixPathNotSocket(p) => {
-                write!(
-                    f,
-                    "{} exists and is not a socket; refusing to replace it",
-                    p.display()
-                )
-            }
-            ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ServerError {}
 
 /// Something the loop tracks by token.
 // WebSocket peers are nearly every entry; boxing them to shrink the rare
@@ -111,6 +91,7 @@ impl std::error::Error for ServerError {}
 enum Entry {
     Ws(WsPeer),
     Unix(UnixWriter),
+    Rpc(RpcConn),
 }
 
 /// The server. [`Server::bind`] opens every listener; [`Server::run`] runs
@@ -122,6 +103,8 @@ pub struct Server {
     ws_listener: TcpListener,
     udp: Option<UdpSocket>,
     unix: Option<(UnixListener, PathBuf)>,
+    rpc: Option<TcpListener>,
+    stdin: Option<StdinSource>,
     signals: Signals,
     entries: Slab<Entry>,
     ws_count: usize,
@@ -131,13 +114,14 @@ pub struct Server {
     publish_queue: Vec<(MessageKind, Vec<u8>)>,
     dirty: Vec<usize>,
     stats: Stats,
-    next_id: u64,
+    /// Channel members and connection ids of upgraded connections.
+    routes: Routes,
+    /// Reused list of a publish's target keys.
+    targets: Vec<usize>,
+    ids: IdGen,
+    /// When a malformed addressed message was last warned about.
+    malformed_warned: Option<Instant>,
     shutdown_deadline: Option<Instant>,
-}
-
-fn bind_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
-    let what = what.into();
-    move |source| ServerError::Bind { what, source }
 }
 
 impl Server {
@@ -175,6 +159,30 @@ impl Server {
             }
             None => None,
         };
+        let rpc = match cfg.rpc {
+            Some(addr) => {
+                let mut l = TcpListener::bind(addr)
+                    .map_err(bind_err(format!("MessagePack-RPC listener {addr}")))?;
+                poll.registry()
+                    .register(&mut l, RPC_LISTENER, Interest::READABLE)
+                    .map_err(ServerError::Poll)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let rpc_addr = match &rpc {
+            Some(l) => Some(l.local_addr().map_err(ServerError::Poll)?),
+            None => None,
+        };
+        let stdin = if cfg.stdin {
+            Some(
+                ingress::stdin::spawn(poll.registry(), STDIN, cfg.limits.max_message)
+                    .map_err(bind_err("the stdin reader"))?,
+            )
+        } else {
+            None
+        };
+        let node = NodeId::random();
         let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(bind_err("signal handlers"))?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
@@ -183,6 +191,8 @@ impl Server {
             ws: ws_addr,
             udp: udp_addr,
             unix: unix.as_ref().map(|(_, p)| p.clone()),
+            rpc: rpc_addr,
+            node,
         };
         Ok(Server {
             poll,
@@ -191,6 +201,8 @@ impl Server {
             ws_listener,
             udp,
             unix,
+            rpc,
+            stdin,
             signals,
             entries: Slab::new(),
             ws_count: 0,
@@ -200,7 +212,10 @@ impl Server {
             publish_queue: Vec::new(),
             dirty: Vec::new(),
             stats: Stats::default(),
-            next_id: 1,
+            routes: Routes::default(),
+            targets: Vec::new(),
+            ids: IdGen::new(node),
+            malformed_warned: None,
             shutdown_deadline: None,
         })
     }
@@ -239,6 +254,8 @@ impl Server {
                     WS_LISTENER => self.accept_ws(now),
                     UDP => self.on_udp_readable(),
                     UNIX_LISTENER => self.accept_unix(),
+                    RPC_LISTENER => self.accept_rpc(),
+                    STDIN => self.on_stdin(),
                     SIGNALS => self.on_signal(now),
                     Token(key) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -286,8 +303,7 @@ impl Server {
                         warn!("cannot register {addr}: {e}");
                         continue;
                     }
-                    let id = self.next_id;
-                    self.next_id += 1;
+                    let id = self.ids.next_id();
                     let mut peer = WsPeer::new(stream, addr, id, &self.cfg, reject, now);
                     peer.timer = self.timers.schedule(key, now + self.cfg.handshake_timeout);
                     entry.insert(Entry::Ws(peer));
@@ -311,6 +327,7 @@ impl Server {
             let n = match self.entries.get_mut(key) {
                 Some(Entry::Ws(peer)) => peer.stream.read(&mut self.scratch),
                 Some(Entry::Unix(w)) => w.stream.read(&mut self.scratch),
+                Some(Entry::Rpc(c)) => c.stream.read(&mut self.scratch),
                 None => return,
             };
             match n {
@@ -320,7 +337,13 @@ impl Server {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(Entry::Rpc(_)) = self.entries.get(key) {
+                        // Decode once the socket is drained, not per read.
+                        self.rpc_process(key);
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("read error on {key}: {e}");
@@ -334,22 +357,29 @@ impl Server {
     fn on_data(&mut self, key: usize, n: usize, now: Instant) -> bool {
         let deadline = match self.entries.get_mut(key) {
             Some(Entry::Ws(peer)) => {
+                let was_handshake = matches!(peer.state, PeerState::Handshake { .. });
                 let mut cx = PeerCx {
                     cfg: &self.cfg,
                     events: &mut self.events,
                     publish: &mut self.publish_queue,
                     stats: &mut self.stats,
                 };
-                peer.on_bytes(&self.scratch[..n], &mut cx, now)
+                let d = peer.on_bytes(&self.scratch[..n], &mut cx, now);
+                if was_handshake && peer.is_upgraded() {
+                    // Joined before its own first messages are published.
+                    self.routes.join(key, peer.id, &peer.channels);
+                }
+                d
             }
             Some(Entry::Unix(_)) => return self.on_unix_data(key, n),
+            Some(Entry::Rpc(_)) => return self.on_rpc_data(key, n),
             None => return false,
         };
         self.apply_deadline(key, deadline);
         self.mark_dirty(key);
         let queue = std::mem::take(&mut self.publish_queue);
         for (kind, data) in &queue {
-            self.publish(*kind, data, now);
+            self.publish_from_client(key, *kind, data, now);
         }
         self.publish_queue = queue;
         self.publish_queue.clear();
@@ -362,8 +392,11 @@ impl Server {
                 debug!("id={} closed TCP without a close frame", peer.id);
             }
         }
-        if let Some(Entry::Unix(_)) = self.entries.get(key) {
-            self.on_unix_eof(key);
+        match self.entries.get(key) {
+            Some(Entry::Unix(_)) => self.on_unix_eof(key),
+            // Answers what was sent, then removes the entry once written.
+            Some(Entry::Rpc(_)) => return self.on_rpc_eof(key),
+            _ => {}
         }
         self.remove(key);
     }
@@ -395,11 +428,14 @@ impl Server {
     }
 
     fn mark_dirty(&mut self, key: usize) {
-        if let Some(Entry::Ws(peer)) = self.entries.get_mut(key) {
-            if !peer.dirty && !peer.out.is_empty() {
-                peer.dirty = true;
-                self.dirty.push(key);
-            }
+        let (dirty, out) = match self.entries.get_mut(key) {
+            Some(Entry::Ws(peer)) => (&mut peer.dirty, &peer.out),
+            Some(Entry::Rpc(c)) => (&mut c.dirty, &c.out),
+            _ => return,
+        };
+        if !*dirty && !out.is_empty() {
+            *dirty = true;
+            self.dirty.push(key);
         }
     }
 
@@ -407,6 +443,10 @@ impl Server {
     fn flush_dirty(&mut self, now: Instant) {
         let dirty = std::mem::take(&mut self.dirty);
         for &key in &dirty {
+            if let Some(Entry::Rpc(_)) = self.entries.get(key) {
+                self.flush_rpc(key);
+                continue;
+            }
             let Some(Entry::Ws(peer)) = self.entries.get_mut(key) else {
                 continue;
             };
@@ -454,6 +494,7 @@ impl Server {
                 self.ws_count -= 1;
                 let _ = self.poll.registry().deregister(&mut peer.stream);
                 if peer.is_upgraded() {
+                    self.routes.leave(key, peer.id, &peer.channels);
                     self.stats.connections_closed += 1;
                     let (code, reason, by) = peer.close_summary();
                     info!(
@@ -464,6 +505,9 @@ impl Server {
             }
             Entry::Unix(mut w) => {
                 let _ = self.poll.registry().deregister(&mut w.stream);
+            }
+            Entry::Rpc(mut c) => {
+                let _ = self.poll.registry().deregister(&mut c.stream);
             }
         }
     }
@@ -486,6 +530,10 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut l);
             ingress::unix::remove_socket_file(&path);
         }
+        if let Some(mut l) = self.rpc.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.stdin = None;
         let keys: Vec<usize> = self.entries.iter().map(|(k, _)| k).collect();
         for key in keys {
             let deadline = match self.entries.get_mut(key) {
@@ -502,7 +550,7 @@ impl Server {
                     }
                     _ => Deadline::Keep,
                 },
-                Some(Entry::Unix(_)) => {
+                Some(Entry::Unix(_) | Entry::Rpc(_)) => {
                     self.remove(key);
                     continue;
                 }

@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 
 use super::config::{ClientMessages, ServerConfig};
 use super::outbound::{Chunk, Outbound};
+use super::route::{ConnId, channels_from_query};
 use super::stats::Stats;
 use super::timers::Serial;
 use crate::protocol::handshake::Progress;
@@ -47,7 +48,10 @@ pub(crate) struct CloseInfo {
 pub(crate) struct WsPeer {
     pub(crate) stream: TcpStream,
     pub(crate) addr: SocketAddr,
-    pub(crate) id: u64,
+    pub(crate) id: ConnId,
+    /// Channels chosen in the upgrade request (`?channel=a&channel=b`);
+    /// empty (no allocation) for a client that joined none.
+    pub(crate) channels: Box<[Box<str>]>,
     pub(crate) state: PeerState,
     pub(crate) out: Outbound,
     /// WRITABLE interest is registered (only while bytes are queued).
@@ -85,7 +89,7 @@ impl WsPeer {
     pub(crate) fn new(
         stream: TcpStream,
         addr: SocketAddr,
-        id: u64,
+        id: ConnId,
         cfg: &ServerConfig,
         reject: bool,
         now: Instant,
@@ -94,6 +98,7 @@ impl WsPeer {
             stream,
             addr,
             id,
+            channels: Box::default(),
             state: PeerState::Handshake {
                 parser: Box::new(RequestParser::new(cfg.handshake_limits)),
                 reject,
@@ -135,14 +140,37 @@ impl WsPeer {
                                 now,
                             );
                         }
+                        // Channels are checked before the upgrade, so a bad
+                        // name is an HTTP error the client can read.
+                        match channels_from_query(value.query(), &cx.cfg.channels) {
+                            Ok(channels) => self.channels = channels,
+                            Err(e) => {
+                                cx.stats.http_rejected += 1;
+                                info!("refused {}: {e} (400)", self.addr);
+                                let body = format!("Bad Request: {e}\n");
+                                return self.refuse(http_response(400, &[], &body), cx, now);
+                            }
+                        }
                         self.out.push(Chunk::Owned(value.accept(None)));
-                        self.state = PeerState::Open(Connection::new(Role::Server, cx.cfg.limits));
+                        let mut conn = Connection::new(Role::Server, cx.cfg.limits);
+                        if cx.cfg.announce_id {
+                            // The client's first message: its id, as JSON.
+                            let hello = format!("{{\"id\":\"{}\"}}", self.id);
+                            if conn
+                                .send_message(MessageKind::Text, hello.as_bytes())
+                                .is_ok()
+                            {
+                                self.out.push(Chunk::Owned(conn.take_transmit()));
+                            }
+                        }
+                        self.state = PeerState::Open(conn);
                         cx.stats.connections_opened += 1;
                         info!(
-                            "open id={} peer={} path={:?} origin={:?}",
+                            "open id={} peer={} path={:?} channels={:?} origin={:?}",
                             self.id,
                             self.addr,
                             value.target,
+                            self.channels,
                             value.origin.as_deref().unwrap_or("-")
                         );
                         let first = self.on_frames(&data[consumed..], cx, now);

@@ -35,9 +35,57 @@ pub struct Stats {
     pub udp_dropped: u64,
     /// Unix-socket writers closed for an over-long line.
     pub unix_line_too_long: u64,
+    /// Addressed UDP/Unix/stdin messages dropped as malformed (`@` with no
+    /// valid target); they are never broadcast.
+    pub addressed_malformed: u64,
+    /// stdin lines dropped for being longer than `--max-message`.
+    pub stdin_line_too_long: u64,
+    /// MessagePack-RPC requests and notifications handled.
+    pub rpc_calls: u64,
+    /// MessagePack-RPC calls answered with an error (or dropped, for a
+    /// notification), and RPC connections closed for malformed input.
+    pub rpc_errors: u64,
 }
 
 impl Stats {
+    /// Every counter with its name (the field's name), for the RPC `stats()`
+    /// method and other reports.
+    pub fn fields(&self) -> [(&'static str, u64); 14] {
+        // Destructured so that a new counter cannot be forgotten here.
+        let Stats {
+            connections_opened,
+            connections_closed,
+            http_rejected,
+            messages_published,
+            frames_queued,
+            bytes_published,
+            slow_consumer_closes,
+            protocol_errors,
+            udp_dropped,
+            unix_line_too_long,
+            addressed_malformed,
+            stdin_line_too_long,
+            rpc_calls,
+            rpc_errors,
+        } = *self;
+        [
+            ("connections_opened", connections_opened),
+            ("connections_closed", connections_closed),
+            ("http_rejected", http_rejected),
+            ("messages_published", messages_published),
+            ("frames_queued", frames_queued),
+            ("bytes_published", bytes_published),
+            ("slow_consumer_closes", slow_consumer_closes),
+            ("protocol_errors", protocol_errors),
+            ("udp_dropped", udp_dropped),
+            ("unix_line_too_long", unix_line_too_long),
+            ("addressed_malformed", addressed_malformed),
+            ("stdin_line_too_long", stdin_line_too_long),
+            ("rpc_calls", rpc_calls),
+            ("rpc_errors", rpc_errors),
+        ]
+    }
+
     /// Adds a publish's outcome.
     pub(crate) fn record(&mut self, r: &Receipt, payload_len: usize) {
         self.messages_published += 1;

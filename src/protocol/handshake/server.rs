@@ -161,6 +161,13 @@ impl Request {
     /// must be one the client offered (see [`Request::select_protocol`]); an
     /// unoffered one is left out rather than sent, as §4.2.2 forbids it.
     pub fn accept(&self, protocol: Option<&str>) -> Vec<u8> {
+        self.accept_with(protocol, None)
+    }
+
+    /// [`Request::accept`] with a `Sec-WebSocket-Extensions` value, the
+    /// answer of a successful negotiation (e.g.
+    /// [`negotiate`](crate::protocol::deflate::negotiate)).
+    pub fn accept_with(&self, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
         let mut out = String::with_capacity(160);
         out.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
         out.push_str(&accept_key(&self.key));
@@ -168,6 +175,11 @@ impl Request {
         if let Some(p) = protocol.filter(|p| self.protocols.iter().any(|o| o == p)) {
             out.push_str("Sec-WebSocket-Protocol: ");
             out.push_str(p);
+            out.push_str("\r\n");
+        }
+        if let Some(e) = extensions {
+            out.push_str("Sec-WebSocket-Extensions: ");
+            out.push_str(e);
             out.push_str("\r\n");
         }
         out.push_str("\r\n");

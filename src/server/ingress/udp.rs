@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use log::{debug, warn};
 
-use super::{kind_of, strip_newline};
+use super::strip_newline;
 use crate::server::Server;
 
 impl Server {
@@ -31,7 +31,7 @@ impl Server {
                         );
                         continue;
                     }
-                    self.publish(kind_of(payload), payload, Instant::now());
+                    self.publish_addressed(payload, "UDP", Instant::now());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -10,7 +10,6 @@ use log::{debug, error, info, warn};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Token};
 
-use super::kind_of;
 use crate::server::{Entry, Server, ServerError};
 
 /// A connected writer and its unfinished line.
@@ -116,7 +115,7 @@ impl Server {
         let now = Instant::now();
         let max = self.cfg.limits.max_message;
         for line in lines.iter().take_while(|l| l.len() <= max) {
-            self.publish(kind_of(line), line, now);
+            self.publish_addressed(line, "Unix socket", now);
         }
         if too_long {
             self.stats.unix_line_too_long += 1;
@@ -137,7 +136,7 @@ impl Server {
         };
         if !line.is_empty() {
             let line = line.strip_suffix(b"\r").unwrap_or(&line).to_vec();
-            self.publish(kind_of(&line), &line, Instant::now());
+            self.publish_addressed(&line, "Unix socket", Instant::now());
         }
     }
 }

@@ -1,0 +1,67 @@
+//! `wsbroadcaster bench` against the real server: 50 subscribers, a Unix
+//! socket publisher, 2 seconds; every message reaches every subscriber and
+//! the `--json` line says so.
+
+mod common;
+
+use std::process::Command;
+
+use common::{BIN, Server};
+
+/// The value of `"key":` in a flat JSON object of numbers and strings.
+fn json_u64(line: &str, key: &str) -> u64 {
+    let needle = format!("\"{key}\":");
+    let at = line
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {needle} in the JSON line: {line}"))
+        + needle.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not an integer in: {line}"))
+}
+
+#[test]
+fn fanout_over_unix_delivers_every_message_to_every_subscriber() {
+    const CLIENTS: u64 = 50;
+    let server = Server::start(&[]);
+    let out = Command::new(BIN)
+        .args(["bench", "--url", &server.url(), "--connections"])
+        .arg(CLIENTS.to_string())
+        .arg("--publish")
+        .arg(format!("unix:{}", server.unix.display()))
+        .args(["--rate", "100", "--duration", "2s", "--drain", "5s"])
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("run wsbroadcaster bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        out.status,
+        server.log()
+    );
+    let line = stdout.lines().last().expect("some output");
+    assert!(
+        line.starts_with('{') && line.ends_with('}'),
+        "the last line is the JSON object: {line:?}"
+    );
+    let published = json_u64(line, "published");
+    assert_eq!(published, 200, "100/s for 2 s: {line}");
+    assert_eq!(json_u64(line, "connections"), CLIENTS);
+    assert_eq!(json_u64(line, "expected"), published * CLIENTS);
+    assert_eq!(
+        json_u64(line, "delivered"),
+        published * CLIENTS,
+        "every subscriber got every message: {line}"
+    );
+    assert_eq!(json_u64(line, "lost"), 0, "{line}");
+    assert_eq!(json_u64(line, "out_of_order"), 0, "{line}");
+    assert_eq!(json_u64(line, "closed"), 0, "{line}");
+    // The human summary precedes it.
+    assert!(stdout.contains("deliveries:  expected 10000, delivered 10000, lost 0"));
+}
