@@ -65,6 +65,18 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeflateArg {
+    /// Decline permessage-deflate.
+    Off,
+    /// No context takeover either way: a broadcast is compressed once for
+    /// all clients, and no connection keeps compression memory.
+    Shared,
+    /// Context takeover where the client allows it: better ratios, a
+    /// compressor per connection, per-recipient compression.
+    PerConnection,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum ClientMessagesArg {
     Broadcast,
     Echo,
@@ -135,6 +147,12 @@ struct ServeArgs {
     /// MessagePack-RPC listener address (e.g. 127.0.0.1:18800), or `off`.
     #[arg(long, default_value = "off")]
     rpc: String,
+    /// permessage-deflate (RFC 7692) policy.
+    #[arg(long, value_enum, default_value = "shared")]
+    deflate: DeflateArg,
+    /// Broadcasts smaller than this go out uncompressed.
+    #[arg(long = "deflate-min-size", default_value = "64", value_parser = parse_size)]
+    deflate_min_size: u64,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -190,6 +208,12 @@ impl ServeArgs {
             },
             announce_id: self.announce_id,
             stdin: self.stdin,
+            deflate: match self.deflate {
+                DeflateArg::Off => crate::protocol::deflate::ServerDeflate::Off,
+                DeflateArg::Shared => crate::protocol::deflate::ServerDeflate::Shared,
+                DeflateArg::PerConnection => crate::protocol::deflate::ServerDeflate::PerConnection,
+            },
+            deflate_min_size: usize_of(self.deflate_min_size, "deflate-min-size")?,
             rpc: off_or(&self.rpc, "rpc")?,
             ..ServerConfig::default()
         })

@@ -37,7 +37,7 @@ fn chromium_page_receives_broadcasts_and_sends() {
     let mut node = Command::new("node")
         .arg(root().join("tests/browser/ws_page.mjs"))
         .arg(server.url())
-        .arg("3")
+        .arg("4")
         .arg("hello from the browser")
         .current_dir(root().join("tests/browser"))
         .stdin(Stdio::null())
@@ -77,6 +77,14 @@ fn chromium_page_receives_broadcasts_and_sends() {
     };
 
     assert_eq!(next("the page's onopen"), "open");
+    // Chromium offers permessage-deflate on every connection; the server
+    // accepts it without context takeover (one compression per broadcast).
+    let ext = next("the negotiated extensions");
+    assert!(
+        ext.starts_with("extensions \"permessage-deflate")
+            && ext.contains("server_no_context_takeover"),
+        "{ext}"
+    );
     // The page is connected: publish.
     server.udp_send(b"hello browser\n");
     assert_eq!(next("the first message"), "message \"hello browser\"");
@@ -91,6 +99,15 @@ fn chromium_page_receives_broadcasts_and_sends() {
     );
     server.udp_send(&[0xde, 0xad, 0xbe, 0xef]);
     assert_eq!(next("a binary message"), "message \"binary:deadbeef\"");
+    // Big enough to go out compressed: the page must inflate it.
+    let big = "compressible broadcast ".repeat(130);
+    server.udp_send(big.as_bytes());
+    assert_eq!(next("a compressed message"), format!("message \"{big}\""));
+    assert_eq!(
+        listener.next_message(Duration::from_secs(10)),
+        common::Got::Binary(vec![0xde, 0xad, 0xbe, 0xef])
+    );
+    listener.expect_text(&big);
     assert_eq!(next("the close"), "closed 1000");
     let st = wait_exit(&mut node.0, Duration::from_secs(30)).expect("node exits");
     assert!(st.success(), "browser script exit status: {st}");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::route::ChannelLimits;
 use crate::cidr::Cidr;
+use crate::protocol::deflate::ServerDeflate;
 use crate::protocol::{HandshakeLimits, Limits};
 
 /// What happens to a message a WebSocket client sends.
@@ -67,6 +68,12 @@ pub struct ServerConfig {
     /// Read messages from standard input, one per line (`serve --stdin`).
     /// Default off.
     pub stdin: bool,
+    /// permessage-deflate policy (`--deflate`). Default: shared.
+    pub deflate: ServerDeflate,
+    /// Broadcasts smaller than this many bytes go out uncompressed even to
+    /// clients that negotiated deflate (compressing them gains nothing).
+    /// Default 64.
+    pub deflate_min_size: usize,
     /// MessagePack-RPC listener, or `None` for off. Default off.
     pub rpc: Option<SocketAddr>,
 }
@@ -92,6 +99,8 @@ impl Default for ServerConfig {
             channels: ChannelLimits::default(),
             announce_id: false,
             stdin: false,
+            deflate: ServerDeflate::Shared,
+            deflate_min_size: 64,
             rpc: None,
         }
     }

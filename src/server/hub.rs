@@ -12,10 +12,11 @@ use std::time::Instant;
 use log::warn;
 
 use super::outbound::Chunk;
-use super::peer::{Deadline, PeerState, WsPeer};
+use super::peer::{Deadline, PeerDeflate, PeerState, WsPeer};
 use super::route::{ConnId, Route};
 use super::stats::Receipt;
 use super::{Entry, Server};
+use crate::protocol::deflate::{Deflater, encode_compressed_server_frame};
 use crate::protocol::frame::encode_server_frame;
 use crate::protocol::{CloseCode, MessageKind};
 
@@ -81,11 +82,20 @@ impl Routes {
     }
 }
 
-/// Queues `frame` for one connection, or records why it was skipped.
+/// What one recipient gets for a publish.
+enum FrameRef<'a> {
+    /// Bytes encoded (and compressed) once, shared with other recipients.
+    Shared(&'a Rc<Vec<u8>>),
+    /// Compressed for this connection only, with its own context
+    /// (`--deflate per-connection`).
+    Own(MessageKind, &'a [u8]),
+}
+
+/// Queues a frame for one connection, or records why it was skipped.
 fn offer(
     key: usize,
     peer: &mut WsPeer,
-    frame: &Rc<Vec<u8>>,
+    frame: FrameRef<'_>,
     limit: usize,
     receipt: &mut Receipt,
     slow: &mut Vec<usize>,
@@ -98,7 +108,14 @@ fn offer(
         receipt.skipped_closing += 1;
         return;
     }
-    if peer.out.queued_bytes() + frame.len() > limit {
+    // The size check comes before any per-connection compression: a frame
+    // compressed with a shared context and then dropped would leave the
+    // client's inflater out of step.
+    let len = match &frame {
+        FrameRef::Shared(f) => f.len(),
+        FrameRef::Own(_, payload) => payload.len() + 14,
+    };
+    if peer.out.queued_bytes() + len > limit {
         // Over the limit only because this turn has not flushed yet (a
         // burst from one ingress read)? Offer the kernel what is queued
         // first: a client that reads keeps up; only one whose socket is
@@ -110,18 +127,119 @@ fn offer(
             peer.dirty = true;
             dirty.push(key);
         }
-        if peer.out.queued_bytes() + frame.len() > limit {
+        if peer.out.queued_bytes() + len > limit {
             receipt.skipped_slow += 1;
             slow.push(key);
             return;
         }
     }
-    peer.out.push(Chunk::Shared(Rc::clone(frame)));
+    let chunk = match frame {
+        FrameRef::Shared(f) => Chunk::Shared(Rc::clone(f)),
+        FrameRef::Own(kind, payload) => {
+            let PeerState::Open(conn) = &mut peer.state else {
+                return;
+            };
+            if conn.send_message(kind, payload).is_err() {
+                receipt.skipped_closing += 1;
+                return;
+            }
+            Chunk::Owned(conn.take_transmit())
+        }
+    };
+    peer.out.push(chunk);
     if !peer.dirty {
         peer.dirty = true;
         dirty.push(key);
     }
     receipt.queued += 1;
+}
+
+/// The frames of one publish, each built on first use: plain, and
+/// compressed once per window size (no context takeover, so the bytes are
+/// the same for every recipient with that window).
+struct Frames<'a> {
+    kind: MessageKind,
+    payload: &'a [u8],
+    min_size: usize,
+    plain: Option<Rc<Vec<u8>>>,
+    compressed: [Option<Rc<Vec<u8>>>; 8],
+}
+
+impl<'a> Frames<'a> {
+    fn new(kind: MessageKind, payload: &'a [u8], min_size: usize) -> Self {
+        Frames {
+            kind,
+            payload,
+            min_size,
+            plain: None,
+            compressed: Default::default(),
+        }
+    }
+
+    fn for_peer(
+        &mut self,
+        deflate: PeerDeflate,
+        shared: &mut SharedDeflaters,
+        compressions: &mut u64,
+    ) -> FrameRef<'_> {
+        match deflate {
+            PeerDeflate::Shared(window) if self.payload.len() >= self.min_size => {
+                if let Some(slot) = self
+                    .compressed
+                    .get_mut(usize::from(window.saturating_sub(8)))
+                {
+                    if slot.is_none() {
+                        if let Some(frame) = shared.compress(window, self.kind, self.payload) {
+                            *compressions += 1;
+                            *slot = Some(Rc::new(frame));
+                        }
+                    }
+                    if let Some(frame) = slot {
+                        return FrameRef::Shared(frame);
+                    }
+                }
+            }
+            PeerDeflate::PerConnection if self.payload.len() >= self.min_size => {
+                return FrameRef::Own(self.kind, self.payload);
+            }
+            _ => {}
+        }
+        let (kind, payload) = (self.kind, self.payload);
+        FrameRef::Shared(
+            self.plain
+                .get_or_insert_with(|| Rc::new(encode_server_frame(kind.opcode(), payload))),
+        )
+    }
+}
+
+/// The loop's compressors for shared (no context takeover) broadcasts, one
+/// per window size in use, created on first use.
+#[derive(Default)]
+pub(crate) struct SharedDeflaters {
+    by_window: [Option<Box<Deflater>>; 8],
+}
+
+impl std::fmt::Debug for SharedDeflaters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedDeflaters")
+    }
+}
+
+impl SharedDeflaters {
+    /// One compressed server frame (RSV1 set) for `window`.
+    fn compress(&mut self, window: u8, kind: MessageKind, payload: &[u8]) -> Option<Vec<u8>> {
+        let slot = self
+            .by_window
+            .get_mut(usize::from(window.checked_sub(8)?))?;
+        if slot.is_none() {
+            *slot = Some(Box::new(Deflater::new(window)?));
+        }
+        let deflater = slot.as_mut()?;
+        let mut compressed = Vec::new();
+        deflater.compress(payload, &mut compressed);
+        deflater.reset();
+        Some(encode_compressed_server_frame(kind.opcode(), &compressed))
+    }
 }
 
 impl Server {
@@ -176,45 +294,41 @@ impl Server {
         self.deliver(false, kind, payload, now)
     }
 
-    /// Encodes once and queues for every open connection (`all`) or for
-    /// the keys in `self.targets`.
+    /// Encodes once (and compresses once per window size) and queues for
+    /// every open connection (`all`) or for the keys in `self.targets`.
     fn deliver(&mut self, all: bool, kind: MessageKind, payload: &[u8], now: Instant) -> Receipt {
-        let frame = Rc::new(encode_server_frame(kind.opcode(), payload));
         let limit = self.cfg.max_queued_bytes;
+        let mut frames = Frames::new(kind, payload, self.cfg.deflate_min_size);
         let mut receipt = Receipt::default();
         let mut slow = Vec::new();
+        let mut compressions = 0;
+        let mut visit = |key: usize, entry: Option<&mut Entry>| {
+            if let Some(Entry::Ws(peer)) = entry {
+                let frame = frames.for_peer(peer.deflate, &mut self.deflaters, &mut compressions);
+                offer(
+                    key,
+                    peer,
+                    frame,
+                    limit,
+                    &mut receipt,
+                    &mut slow,
+                    &mut self.dirty,
+                );
+            }
+        };
         if all {
             for (key, entry) in self.entries.iter_mut() {
-                if let Entry::Ws(peer) = entry {
-                    offer(
-                        key,
-                        peer,
-                        &frame,
-                        limit,
-                        &mut receipt,
-                        &mut slow,
-                        &mut self.dirty,
-                    );
-                }
+                visit(key, Some(entry));
             }
         } else {
             for &key in &self.targets {
-                if let Some(Entry::Ws(peer)) = self.entries.get_mut(key) {
-                    offer(
-                        key,
-                        peer,
-                        &frame,
-                        limit,
-                        &mut receipt,
-                        &mut slow,
-                        &mut self.dirty,
-                    );
-                }
+                visit(key, self.entries.get_mut(key));
             }
         }
         for key in slow {
             self.close_slow_consumer(key, now);
         }
+        self.stats.deflate_compressions += compressions;
         self.stats.record(&receipt, payload.len());
         receipt
     }

@@ -118,6 +118,8 @@ pub struct Server {
     routes: Routes,
     /// Reused list of a publish's target keys.
     targets: Vec<usize>,
+    /// Compressors for shared permessage-deflate broadcasts.
+    deflaters: hub::SharedDeflaters,
     ids: IdGen,
     /// When a malformed addressed message was last warned about.
     malformed_warned: Option<Instant>,
@@ -214,6 +216,7 @@ impl Server {
             stats: Stats::default(),
             routes: Routes::default(),
             targets: Vec::new(),
+            deflaters: hub::SharedDeflaters::default(),
             ids: IdGen::new(node),
             malformed_warned: None,
             shutdown_deadline: None,

@@ -12,6 +12,7 @@ use super::outbound::{Chunk, Outbound};
 use super::route::{ConnId, channels_from_query};
 use super::stats::Stats;
 use super::timers::Serial;
+use crate::protocol::deflate::{ServerDeflate, negotiate};
 use crate::protocol::handshake::Progress;
 use crate::protocol::handshake::server::{RequestError, RequestParser, http_response};
 use crate::protocol::{CloseCode, CloseState, Connection, Event, MessageKind, Role};
@@ -35,6 +36,18 @@ pub(crate) enum PeerState {
     Linger,
 }
 
+/// How broadcasts are compressed for one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerDeflate {
+    /// No permessage-deflate: plain frames.
+    Off,
+    /// No context takeover: the frame compressed once per message for every
+    /// client with this window size (`--deflate shared`).
+    Shared(u8),
+    /// The connection's own compression context (`--deflate per-connection`).
+    PerConnection,
+}
+
 /// How a connection ended, for the close log line.
 #[derive(Debug, Clone)]
 pub(crate) struct CloseInfo {
@@ -52,6 +65,8 @@ pub(crate) struct WsPeer {
     /// Channels chosen in the upgrade request (`?channel=a&channel=b`);
     /// empty (no allocation) for a client that joined none.
     pub(crate) channels: Box<[Box<str>]>,
+    /// How broadcasts are compressed for this client.
+    pub(crate) deflate: PeerDeflate,
     pub(crate) state: PeerState,
     pub(crate) out: Outbound,
     /// WRITABLE interest is registered (only while bytes are queued).
@@ -110,6 +125,7 @@ impl WsPeer {
             last_ping: now,
             timer: 0,
             close: None,
+            deflate: PeerDeflate::Off,
         }
     }
 
@@ -151,8 +167,18 @@ impl WsPeer {
                                 return self.refuse(http_response(400, &[], &body), cx, now);
                             }
                         }
-                        self.out.push(Chunk::Owned(value.accept(None)));
+                        // permessage-deflate (RFC 7692): the first acceptable offer.
+                        let negotiated = negotiate(&value.extensions, cx.cfg.deflate);
+                        let answer = negotiated.as_ref().map(|(_, a)| a.as_str());
+                        self.out.push(Chunk::Owned(value.accept_with(None, answer)));
                         let mut conn = Connection::new(Role::Server, cx.cfg.limits);
+                        if let Some((params, _)) = negotiated {
+                            conn.set_deflate(params);
+                            self.deflate = match cx.cfg.deflate {
+                                ServerDeflate::PerConnection => PeerDeflate::PerConnection,
+                                _ => PeerDeflate::Shared(params.server_max_window_bits),
+                            };
+                        }
                         if cx.cfg.announce_id {
                             // The client's first message: its id, as JSON.
                             let hello = format!("{{\"id\":\"{}\"}}", self.id);

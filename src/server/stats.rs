@@ -45,12 +45,15 @@ pub struct Stats {
     /// MessagePack-RPC calls answered with an error (or dropped, for a
     /// notification), and RPC connections closed for malformed input.
     pub rpc_errors: u64,
+    /// Broadcast messages compressed (permessage-deflate): once per message
+    /// and window size in shared mode, whatever the number of recipients.
+    pub deflate_compressions: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 14] {
+    pub fn fields(&self) -> [(&'static str, u64); 15] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -67,6 +70,7 @@ impl Stats {
             stdin_line_too_long,
             rpc_calls,
             rpc_errors,
+            deflate_compressions,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -83,6 +87,7 @@ impl Stats {
             ("stdin_line_too_long", stdin_line_too_long),
             ("rpc_calls", rpc_calls),
             ("rpc_errors", rpc_errors),
+            ("deflate_compressions", deflate_compressions),
         ]
     }
 

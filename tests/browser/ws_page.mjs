@@ -7,6 +7,7 @@
 // to the DOM (text as is, binary as `binary:HEX`). This script prints, one
 // line each, flushed:
 //   open                    once the page's onopen fired
+//   extensions <json>       the negotiated extensions (ws.extensions)
 //   message <json string>   each message, read back from the DOM, in order,
 //                           until COUNT messages have arrived
 //   sent                    after the first message, when SEND_TEXT is given
@@ -76,6 +77,7 @@ try {
     throw new Error(`the page could not connect to ${url}`);
   }
   say('open');
+  say('extensions ' + JSON.stringify(await page.evaluate(() => window.__ws.extensions)));
 
   for (let n = 1; n <= count; n++) {
     await page.waitForFunction((n) => document.querySelectorAll('#log li').length >= n, n);

@@ -124,7 +124,9 @@ impl Compression {
         let mut out = Vec::new();
         deflater.compress(data, &mut out);
         if resets {
-            deflater.reset();
+            // No context to keep: free the compressor (hundreds of KiB)
+            // rather than hold it for a connection that may stay idle.
+            self.deflater = None;
         }
         Some(out)
     }
