@@ -147,6 +147,10 @@ struct ServeArgs {
     /// MessagePack-RPC listener address (e.g. 127.0.0.1:18800), or `off`.
     #[arg(long, default_value = "off")]
     rpc: String,
+    /// Accept backlog of the WebSocket and RPC listeners (the kernel caps it
+    /// at net.core.somaxconn).
+    #[arg(long = "listen-backlog", default_value_t = 1024)]
+    listen_backlog: i32,
     /// permessage-deflate (RFC 7692) policy.
     #[arg(long, value_enum, default_value = "shared")]
     deflate: DeflateArg,
@@ -208,6 +212,7 @@ impl ServeArgs {
             },
             announce_id: self.announce_id,
             stdin: self.stdin,
+            listen_backlog: self.listen_backlog,
             deflate: match self.deflate {
                 DeflateArg::Off => crate::protocol::deflate::ServerDeflate::Off,
                 DeflateArg::Shared => crate::protocol::deflate::ServerDeflate::Shared,

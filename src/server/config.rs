@@ -68,6 +68,9 @@ pub struct ServerConfig {
     /// Read messages from standard input, one per line (`serve --stdin`).
     /// Default off.
     pub stdin: bool,
+    /// Accept backlog of the TCP listeners (capped by the kernel's
+    /// `net.core.somaxconn`). Default 1024.
+    pub listen_backlog: i32,
     /// permessage-deflate policy (`--deflate`). Default: shared.
     pub deflate: ServerDeflate,
     /// Broadcasts smaller than this many bytes go out uncompressed even to
@@ -99,6 +102,7 @@ impl Default for ServerConfig {
             channels: ChannelLimits::default(),
             announce_id: false,
             stdin: false,
+            listen_backlog: 1024,
             deflate: ServerDeflate::Shared,
             deflate_min_size: 64,
             rpc: None,

@@ -126,11 +126,25 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
 }
 
+/// A non-blocking TCP listener with an explicit accept backlog. mio and
+/// std use 128, which a burst of connecting clients (a deploy reconnecting
+/// every browser at once) overflows: the dropped SYNs are retried only after
+/// a second. The kernel caps the value at `net.core.somaxconn`.
+fn listen_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 impl Server {
     /// Opens the listeners named in `cfg`.
     pub fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
         let poll = Poll::new().map_err(ServerError::Poll)?;
-        let mut ws_listener = TcpListener::bind(cfg.ws)
+        let mut ws_listener = listen_tcp(cfg.ws, cfg.listen_backlog)
             .map_err(bind_err(format!("WebSocket listener {}", cfg.ws)))?;
         let ws_addr = ws_listener.local_addr().map_err(ServerError::Poll)?;
         poll.registry()
@@ -163,7 +177,7 @@ impl Server {
         };
         let rpc = match cfg.rpc {
             Some(addr) => {
-                let mut l = TcpListener::bind(addr)
+                let mut l = listen_tcp(addr, cfg.listen_backlog)
                     .map_err(bind_err(format!("MessagePack-RPC listener {addr}")))?;
                 poll.registry()
                     .register(&mut l, RPC_LISTENER, Interest::READABLE)
