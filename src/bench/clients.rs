@@ -249,9 +249,13 @@ impl Client {
             if let State::Handshake { hs, since, .. } = &mut self.state {
                 match hs.feed(data) {
                     Ok(Progress::Partial) => continue,
-                    Ok(Progress::Complete { consumed, .. }) => {
+                    Ok(Progress::Complete { consumed, value }) => {
                         opened = Some(since.elapsed());
-                        self.state = State::Open(Connection::new(Role::Client, cx.limits));
+                        let mut conn = Connection::new(Role::Client, cx.limits);
+                        if let Some(params) = value.deflate {
+                            conn.set_deflate(params);
+                        }
+                        self.state = State::Open(conn);
                         data = &data[consumed..];
                     }
                     Err(e) => return self.gone(refusal(&e, data, cx.addr)),
@@ -506,6 +510,7 @@ impl<'a> Bench<'a> {
             request: ClientRequest {
                 host: url.host_header(),
                 target: url.target.clone(),
+                deflate: args.deflate,
                 ..ClientRequest::default()
             },
             limits,

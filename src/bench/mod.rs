@@ -142,6 +142,9 @@ pub struct BenchArgs {
     /// Also print the results as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
+    /// Offer permessage-deflate on every connection (as browsers do).
+    #[arg(long)]
+    pub deflate: bool,
     /// No progress lines on stderr.
     #[arg(short, long)]
     pub quiet: bool,
