@@ -14,8 +14,9 @@ pub enum ProtocolError {
     ReservedBits(u8),
     /// Opcode 3–7 or 11–15 (§5.2).
     UnknownOpcode(u8),
-    /// A control frame with more than 125 bytes of payload (§5.5).
-    ControlFrameTooLong(u64),
+    /// A control frame whose 7-bit length field is 126 or 127, i.e. uses an
+    /// extended length form: control payloads are at most 125 bytes (§5.5).
+    ControlFrameTooLong(u8),
     /// A control frame with FIN clear (§5.5: control frames MUST NOT be fragmented).
     FragmentedControlFrame,
     /// A 64-bit payload length with the most significant bit set (§5.2).
@@ -117,9 +118,10 @@ impl std::fmt::Display for ProtocolError {
                 )
             }
             ProtocolError::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
-            ProtocolError::ControlFrameTooLong(n) => {
-                write!(f, "control frame payload of {n} bytes exceeds 125")
-            }
+            ProtocolError::ControlFrameTooLong(code) => write!(
+                f,
+                "control frame uses the extended length form (length field {code}); the limit is 125 bytes"
+            ),
             ProtocolError::FragmentedControlFrame => write!(f, "fragmented control frame"),
             ProtocolError::LengthTopBitSet => {
                 write!(f, "64-bit payload length has its most significant bit set")

@@ -109,12 +109,10 @@ impl FrameHeader {
                 return Err(ProtocolError::FragmentedControlFrame);
             }
             if len7 > 125 {
-                // 126/127 announce an extended length: over the cap whatever follows.
-                let len = match len7 {
-                    126 if buf.len() >= 4 => u16::from_be_bytes([buf[2], buf[3]]) as u64,
-                    _ => 126,
-                };
-                return Err(ProtocolError::ControlFrameTooLong(len));
+                // 126/127 announce an extended length: over the cap whatever
+                // follows. Decided from these two bytes alone, so the error
+                // is the same however the input was split into reads.
+                return Err(ProtocolError::ControlFrameTooLong(len7));
             }
         }
         let (len, mut pos) = match len7 {
@@ -382,5 +380,18 @@ mod tests {
             assert_eq!(h.encoded_len(), hdr);
             assert_eq!(decode_all(&out).unwrap().unwrap(), (h, hdr));
         }
+    }
+
+    /// Found by fuzzing: the error for an over-long control frame must not
+    /// depend on how many bytes of its extended length had arrived.
+    #[test]
+    fn rfc6455_5_5_control_too_long_is_split_independent() {
+        let whole = decode_all(&[0x89, 0xfe, 0x00, 0x03]);
+        assert_eq!(whole, decode_all(&[0x89, 0xfe]));
+        assert_eq!(whole, Err(ProtocolError::ControlFrameTooLong(126)));
+        assert_eq!(
+            decode_all(&[0x88, 0xff, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(ProtocolError::ControlFrameTooLong(127))
+        );
     }
 }
