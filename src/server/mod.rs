@@ -126,6 +126,30 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
 }
 
+/// Keeps WRITABLE interest registered exactly while a connection has bytes
+/// the kernel would not take (`drained` false), so an idle connection costs
+/// no wake-ups and no syscalls.
+fn set_write_interest(
+    registry: &mio::Registry,
+    source: &mut impl mio::event::Source,
+    key: usize,
+    writable_interest: &mut bool,
+    drained: bool,
+) {
+    if drained != *writable_interest {
+        return;
+    }
+    let interest = if drained {
+        Interest::READABLE
+    } else {
+        Interest::READABLE | Interest::WRITABLE
+    };
+    if let Err(e) = registry.reregister(source, Token(key), interest) {
+        debug!("reregister failed for {key}: {e}");
+    }
+    *writable_interest = !drained;
+}
+
 /// A non-blocking TCP listener with an explicit accept backlog. mio and
 /// std use 128, which a burst of connecting clients (a deploy reconnecting
 /// every browser at once) overflows: the dropped SYNs are retried only after
@@ -471,21 +495,13 @@ impl Server {
             let was_flushing = matches!(peer.state, PeerState::Flushing);
             match peer.flush() {
                 Ok(drained) => {
-                    if drained == peer.writable_interest {
-                        let interest = if drained {
-                            Interest::READABLE
-                        } else {
-                            Interest::READABLE | Interest::WRITABLE
-                        };
-                        if let Err(e) =
-                            self.poll
-                                .registry()
-                                .reregister(&mut peer.stream, Token(key), interest)
-                        {
-                            debug!("reregister failed for {key}: {e}");
-                        }
-                        peer.writable_interest = !drained;
-                    }
+                    set_write_interest(
+                        self.poll.registry(),
+                        &mut peer.stream,
+                        key,
+                        &mut peer.writable_interest,
+                        drained,
+                    );
                     if was_flushing && drained {
                         let at = now + self.cfg.close_timeout;
                         peer.timer = self.timers.schedule(key, at);

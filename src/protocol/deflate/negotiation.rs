@@ -179,35 +179,27 @@ pub fn client_offer() -> &'static str {
 pub fn accept_response(values: &[String]) -> Result<Option<DeflateParams>, BadParams> {
     let mut params = None;
     for element in values.iter().flat_map(|v| split_list(v)) {
-        let (name, list) = split_element(element);
-        if !name.eq_ignore_ascii_case(EXTENSION) {
-            return Err(BadParams(format!("extension {name} was not offered")));
-        }
+        // An answer has the offer's parameter grammar (RFC 7692 §7.1).
+        let Some(answer) = parse_offer(element)? else {
+            return Err(BadParams(format!("extension {element} was not offered")));
+        };
         if params.is_some() {
             return Err(BadParams("permessage-deflate accepted twice".into()));
         }
-        let mut p = DeflateParams {
-            server_no_context_takeover: false,
-            client_no_context_takeover: false,
-            server_max_window_bits: 15,
-            client_max_window_bits: 15,
+        // §7.1.2.2: in an answer, client_max_window_bits carries a value.
+        let client_max_window_bits = match answer.client_max_window_bits {
+            Some(None) => {
+                return Err(BadParams("client_max_window_bits without a value".into()));
+            }
+            Some(Some(n)) => n,
+            None => 15,
         };
-        let mut seen = Vec::new();
-        for (key, value) in list {
-            let key_lc = key.to_ascii_lowercase();
-            if seen.contains(&key_lc) {
-                return Err(BadParams(format!("parameter {key} repeated")));
-            }
-            seen.push(key_lc.clone());
-            match (key_lc.as_str(), value) {
-                ("server_no_context_takeover", None) => p.server_no_context_takeover = true,
-                ("client_no_context_takeover", None) => p.client_no_context_takeover = true,
-                ("server_max_window_bits", Some(v)) => p.server_max_window_bits = window_bits(v)?,
-                ("client_max_window_bits", Some(v)) => p.client_max_window_bits = window_bits(v)?,
-                _ => return Err(BadParams(format!("unexpected parameter {key}"))),
-            }
-        }
-        params = Some(p);
+        params = Some(DeflateParams {
+            server_no_context_takeover: answer.server_no_context_takeover,
+            client_no_context_takeover: answer.client_no_context_takeover,
+            server_max_window_bits: answer.server_max_window_bits.unwrap_or(15),
+            client_max_window_bits,
+        });
     }
     Ok(params)
 }

@@ -307,21 +307,13 @@ impl Server {
                     self.remove(key);
                     return;
                 }
-                if drained == c.writable_interest {
-                    let interest = if drained {
-                        Interest::READABLE
-                    } else {
-                        Interest::READABLE | Interest::WRITABLE
-                    };
-                    if let Err(e) =
-                        self.poll
-                            .registry()
-                            .reregister(&mut c.stream, Token(key), interest)
-                    {
-                        debug!("reregister failed for RPC {key}: {e}");
-                    }
-                    c.writable_interest = !drained;
-                }
+                crate::server::set_write_interest(
+                    self.poll.registry(),
+                    &mut c.stream,
+                    key,
+                    &mut c.writable_interest,
+                    drained,
+                );
             }
             Err(e) => {
                 debug!("RPC {}: write error: {e}", c.addr);
