@@ -30,11 +30,16 @@ impl Chunk {
     }
 }
 
-/// The queue.
+/// The queue. The first chunk is kept inline: with one broadcast per loop
+/// turn (the common case) queuing a frame allocates nothing, and the
+/// overflow `VecDeque` holds memory only while more is queued.
 #[derive(Debug, Default)]
 pub(crate) struct Outbound {
-    chunks: VecDeque<Chunk>,
-    /// Bytes of the first chunk already written.
+    /// The chunk being written; `None` means the queue is empty.
+    head: Option<Chunk>,
+    /// Chunks after the head.
+    rest: VecDeque<Chunk>,
+    /// Bytes of the head already written.
     head_written: usize,
     /// Bytes queued and not yet written.
     queued: usize,
@@ -44,9 +49,14 @@ impl Outbound {
     /// Queues a chunk (empty chunks are skipped).
     pub(crate) fn push(&mut self, chunk: Chunk) {
         let n = chunk.bytes().len();
-        if n > 0 {
-            self.queued += n;
-            self.chunks.push_back(chunk);
+        if n == 0 {
+            return;
+        }
+        self.queued += n;
+        if self.head.is_none() {
+            self.head = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
         }
     }
 
@@ -63,34 +73,34 @@ impl Outbound {
     /// Drops every chunk not yet started, keeping a partly written one so the
     /// frame stream stays well-formed (used before closing a slow consumer).
     pub(crate) fn discard_unstarted(&mut self) {
-        let keep = usize::from(self.head_written > 0);
-        while self.chunks.len() > keep {
-            if let Some(c) = self.chunks.pop_back() {
-                self.queued -= c.bytes().len();
-            }
+        self.rest = VecDeque::new();
+        if self.head_written == 0 {
+            self.head = None;
         }
-        if self.chunks.is_empty() {
-            self.release();
-        }
-    }
-
-    fn release(&mut self) {
-        self.chunks = VecDeque::new();
-        self.head_written = 0;
+        self.queued = self
+            .head
+            .as_ref()
+            .map_or(0, |h| h.bytes().len() - self.head_written);
     }
 
     /// Writes until the queue is empty (`Ok(true)`) or the socket would block
     /// (`Ok(false)`).
     pub(crate) fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<bool> {
-        while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                let b = chunk.bytes();
-                slices[i] = IoSlice::new(if i == 0 { &b[self.head_written..] } else { b });
-                count += 1;
-            }
-            match w.write_vectored(&slices[..count]) {
+        while let Some(head) = &self.head {
+            let first = &head.bytes()[self.head_written..];
+            let written = if self.rest.is_empty() {
+                w.write(first)
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                slices[0] = IoSlice::new(first);
+                let mut count = 1;
+                for (slot, chunk) in slices[1..].iter_mut().zip(self.rest.iter()) {
+                    *slot = IoSlice::new(chunk.bytes());
+                    count += 1;
+                }
+                w.write_vectored(&slices[..count])
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -98,17 +108,20 @@ impl Outbound {
                 Err(e) => return Err(e),
             }
         }
-        self.release();
+        if self.rest.capacity() > 0 {
+            self.rest = VecDeque::new();
+        }
         Ok(true)
     }
 
     fn advance(&mut self, mut n: usize) {
         self.queued -= n;
         while n > 0 {
-            let head_left = self.chunks[0].bytes().len() - self.head_written;
+            let Some(head) = &self.head else { return };
+            let head_left = head.bytes().len() - self.head_written;
             if n >= head_left {
                 n -= head_left;
-                self.chunks.pop_front();
+                self.head = self.rest.pop_front();
                 self.head_written = 0;
             } else {
                 self.head_written += n;
@@ -176,7 +189,8 @@ mod tests {
         assert!(q.write_to(&mut w).unwrap());
         assert_eq!(w.out, b"hello shared-frameshared-frame");
         assert!(q.is_empty());
-        assert_eq!(q.chunks.capacity(), 0, "drained queue frees its buffer");
+        assert!(q.head.is_none());
+        assert_eq!(q.rest.capacity(), 0, "drained queue frees its buffer");
     }
 
     #[test]
@@ -195,5 +209,39 @@ mod tests {
         w.budget = 100;
         assert!(q.write_to(&mut w).unwrap());
         assert_eq!(w.out, b"0123456789");
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    /// More than MAX_IOVECS chunks go out in several vectored writes, in order.
+    #[test]
+    fn many_chunks_in_order() {
+        let mut q = Outbound::default();
+        let mut want = Vec::new();
+        for i in 0..200u32 {
+            let b = i.to_be_bytes().to_vec();
+            want.extend_from_slice(&b);
+            q.push(Chunk::Owned(b));
+        }
+        let mut out = Vec::new();
+        assert!(q.write_to(&mut out).unwrap());
+        assert_eq!(out, want);
+        assert!(q.is_empty());
+    }
+
+    /// Discarding with nothing started empties the queue.
+    #[test]
+    fn discard_with_nothing_started() {
+        let mut q = Outbound::default();
+        q.push(Chunk::Owned(b"abc".to_vec()));
+        q.push(Chunk::Owned(b"def".to_vec()));
+        q.discard_unstarted();
+        assert!(q.is_empty());
+        let mut out = Vec::new();
+        assert!(q.write_to(&mut out).unwrap());
+        assert!(out.is_empty());
     }
 }
