@@ -303,12 +303,21 @@ impl Connection {
             unreachable!("compressed message without compression state")
         };
         let start = m.data.len();
-        if let Err(e) = c.inflate_chunk(chunk, mask, phase, &mut m.data, self.limits.max_message) {
-            self.fail_inflate(e, events);
+        let limit = self.limits.max_message;
+        let inflated = c.inflate_chunk(chunk, mask, phase, &mut m.data, limit);
+        // Bytes produced before any inflate error came first in the stream:
+        // check them (up to the limit) before reporting the error, so the
+        // outcome does not depend on how the input was split into reads.
+        let end = m.data.len().min(limit);
+        if m.kind == MessageKind::Text
+            && start < end
+            && self.utf8.feed(&m.data[start..end]).is_err()
+        {
+            self.fail(ProtocolError::InvalidUtf8, events);
             return None;
         }
-        if m.kind == MessageKind::Text && self.utf8.feed(&m.data[start..]).is_err() {
-            self.fail(ProtocolError::InvalidUtf8, events);
+        if let Err(e) = inflated {
+            self.fail_inflate(e, events);
             return None;
         }
         if finished {
@@ -337,11 +346,17 @@ impl Connection {
                 .as_mut()
                 .expect("compressed message without compression state");
             let start = m.data.len();
-            if let Err(e) = c.end_message(&mut m.data, self.limits.max_message) {
-                return self.fail_inflate(e, events);
-            }
-            if m.kind == MessageKind::Text && self.utf8.feed(&m.data[start..]).is_err() {
+            let limit = self.limits.max_message;
+            let inflated = c.end_message(&mut m.data, limit);
+            let end = m.data.len().min(limit);
+            if m.kind == MessageKind::Text
+                && start < end
+                && self.utf8.feed(&m.data[start..end]).is_err()
+            {
                 return self.fail(ProtocolError::InvalidUtf8, events);
+            }
+            if let Err(e) = inflated {
+                return self.fail_inflate(e, events);
             }
         }
         if m.kind == MessageKind::Text && self.utf8.finish().is_err() {

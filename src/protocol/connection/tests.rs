@@ -1034,6 +1034,50 @@ mod deflate {
         assert!(failed_with(&ev, 1007), "{ev:?}");
     }
 
+    /// Found by the connection_deflate fuzz target: a compressed message
+    /// that passes the limit (or holds bad UTF-8) and then turns corrupt must
+    /// fail the same way whatever the read split: stream order decides.
+    #[test]
+    fn inflate_failures_do_not_depend_on_the_split() {
+        let limits = Limits {
+            max_message: 8192,
+            ..Limits::default()
+        };
+        let compress = |data: &[u8]| {
+            let mut d = crate::protocol::deflate::Deflater::new(15).unwrap();
+            let mut c = Vec::new();
+            d.compress(data, &mut c);
+            c
+        };
+        let cases: [(u8, Vec<u8>); 2] = [
+            // Too big (10 KiB of zeros, limit 8 KiB), then garbage.
+            (2, [compress(&[0u8; 10_240]), vec![0xff; 16]].concat()),
+            // Invalid UTF-8 in a text message, then garbage.
+            (
+                1,
+                [compress(b"valid so far \xff\xfe then not"), vec![0xff; 16]].concat(),
+            ),
+        ];
+        for (opcode, payload) in cases {
+            let frame = raw(true, 0b100, opcode, &payload, Some([1, 2, 3, 4]));
+            let (_, mut whole) = pair(false, limits);
+            let mut expected = Vec::new();
+            whole.receive(&frame, &mut expected);
+            for chunk in [1, 2, 7, 64] {
+                let (_, mut s) = pair(false, limits);
+                let ev = feed_chunked(&mut s, &frame, chunk);
+                assert_eq!(ev, expected, "opcode {opcode} chunk {chunk}");
+                assert_eq!(s.take_transmit(), whole.take_transmit());
+                whole = pair(false, limits).1;
+                whole.receive(&frame, &mut Vec::new());
+            }
+            assert!(
+                matches!(expected.last(), Some(Event::Failed(_))),
+                "{expected:?}"
+            );
+        }
+    }
+
     /// Without negotiation RSV1 stays a protocol error.
     #[test]
     fn rsv1_without_negotiation_fails() {

@@ -62,10 +62,19 @@ impl Inflater {
                 out.reserve_exact(room);
             }
             let before_in = self.inner.total_in();
+            // Output decoded before an error is kept in `out`: if it already
+            // passed the limit, the message was too big before it was
+            // corrupt (stream order decides, not how the input was split).
             let status = self
                 .inner
                 .decompress_vec(input, out, FlushDecompress::Sync)
-                .map_err(|_| InflateError::Corrupt)?;
+                .map_err(|_| {
+                    if out.len() > limit {
+                        InflateError::TooBig
+                    } else {
+                        InflateError::Corrupt
+                    }
+                })?;
             let used = (self.inner.total_in() - before_in) as usize;
             input = &input[used..];
             if out.len() > limit {
