@@ -1,0 +1,235 @@
+//! Protocol codec micro-benchmarks: `cargo bench --bench codec`.
+//!
+//! Compares, in one run and at payloads of 16 B, 1 KiB and 64 KiB:
+//!
+//! - `decode_unmask`: one masked client frame in, its payload unmasked and
+//!   available as an owned buffer out.
+//!   - `wsbroadcaster`: a server [`Connection::receive`] fed the frame as one
+//!     read, yielding an `Event::Message` (header decode, role and limit
+//!     checks, unmask into the message buffer, message event).
+//!   - `tungstenite_codec`: tungstenite's frame codec doing the same work as
+//!     its `FrameCodec::read_frame` (which is not public): the public
+//!     `FrameHeader::parse`, the payload copied into its own buffer (as the
+//!     codec's `split_to` hands it out), unmasked with tungstenite's own
+//!     masking routine (its `mask` module is private, so `tungstenite_mask`
+//!     below is a verbatim copy of `apply_mask_fast32`), then
+//!     `Frame::from_payload`. No role or limit checks: this is the lower
+//!     bound of tungstenite's receive path.
+//!   - `tungstenite_context`: tungstenite's public server read path,
+//!     `WebSocketContext::read`, fed by a stream that returns one frame per
+//!     `read` call (as one socket read would), yielding a `Message`.
+//! - `encode`: one unfragmented, unmasked server frame appended to a reused
+//!   output buffer: our `encode_frame` vs tungstenite's `Frame::format`.
+//! - `unmask`: 64 KiB in place, `apply_mask` vs `apply_mask_bytewise` with a
+//!   run-time mask phase (as on the receive path), the bytewise reference
+//!   with a literal phase of 0 (which LLVM vectorises), and tungstenite's
+//!   routine for reference.
+//!
+//! Throughput is payload bytes per second.
+
+use std::hint::black_box;
+use std::io::{self, Cursor, Read, Write};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tungstenite::Message;
+use tungstenite::protocol::frame::coding::{Data, OpCode as TOpCode};
+use tungstenite::protocol::frame::{Frame, FrameHeader as TFrameHeader};
+use tungstenite::protocol::{Role as TRole, WebSocketContext};
+
+use wsbroadcaster::protocol::frame::{OpCode, encode_frame};
+use wsbroadcaster::protocol::mask::{apply_mask, apply_mask_bytewise};
+use wsbroadcaster::protocol::{Connection, Event, Limits, Role};
+
+const SIZES: [(usize, &str); 3] = [(16, "16B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// A masked binary frame as a client sends it.
+fn client_frame(len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, true, OpCode::Binary, &payload(len), Some(KEY));
+    out
+}
+
+/// tungstenite 0.28's `protocol::frame::mask::apply_mask_fast32`, copied
+/// verbatim (the module is private) so the codec path below runs the same
+/// masking code tungstenite's `FrameCodec::read_frame` does.
+fn tungstenite_mask(buf: &mut [u8], mask: [u8; 4]) {
+    fn fallback(buf: &mut [u8], mask: [u8; 4]) {
+        for (i, byte) in buf.iter_mut().enumerate() {
+            *byte ^= mask[i & 3];
+        }
+    }
+    let mask_u32 = u32::from_ne_bytes(mask);
+    // SAFETY: any bit pattern is a valid u32, as in tungstenite.
+    let (prefix, words, suffix) = unsafe { buf.align_to_mut::<u32>() };
+    fallback(prefix, mask);
+    let head = prefix.len() & 3;
+    let mask_u32 = if head > 0 {
+        if cfg!(target_endian = "big") {
+            mask_u32.rotate_left(8 * head as u32)
+        } else {
+            mask_u32.rotate_right(8 * head as u32)
+        }
+    } else {
+        mask_u32
+    };
+    for word in words.iter_mut() {
+        *word ^= mask_u32;
+    }
+    fallback(suffix, mask_u32.to_ne_bytes());
+}
+
+/// tungstenite's codec work for one complete frame in `buf`: header parse,
+/// payload into its own buffer, unmask, frame.
+fn tungstenite_decode(buf: &[u8]) -> Frame {
+    let mut cursor = Cursor::new(buf);
+    let (mut header, len) = TFrameHeader::parse(&mut cursor)
+        .expect("valid header")
+        .expect("complete header");
+    let start = cursor.position() as usize;
+    let mut payload = buf[start..start + len as usize].to_vec();
+    if let Some(mask) = header.mask.take() {
+        tungstenite_mask(&mut payload, mask);
+    }
+    Frame::from_payload(header, tungstenite::Bytes::from(payload))
+}
+
+/// A socket that returns one whole frame per `read` call, forever, and
+/// swallows writes.
+struct FrameStream {
+    frame: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for FrameStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (self.frame.len() - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.frame[self.pos..self.pos + n]);
+        self.pos = (self.pos + n) % self.frame.len();
+        Ok(n)
+    }
+}
+
+impl Write for FrameStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn decode_unmask(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode_unmask");
+    for (len, name) in SIZES {
+        let frame = client_frame(len);
+        group.throughput(Throughput::Bytes(len as u64));
+
+        // Sanity: both sides really produce the unmasked payload.
+        let expected = payload(len);
+        let mut conn = Connection::new(Role::Server, Limits::default());
+        let mut events = Vec::new();
+        conn.receive(&frame, &mut events);
+        assert!(matches!(&events[..], [Event::Message { data, .. }] if *data == expected));
+        assert_eq!(tungstenite_decode(&frame).payload(), &expected[..]);
+
+        group.bench_function(BenchmarkId::new("wsbroadcaster", name), |b| {
+            let mut conn = Connection::new(Role::Server, Limits::default());
+            let mut events = Vec::with_capacity(4);
+            b.iter(|| {
+                conn.receive(black_box(&frame), &mut events);
+                black_box(&events);
+                events.clear();
+            });
+        });
+        group.bench_function(BenchmarkId::new("tungstenite_codec", name), |b| {
+            b.iter(|| black_box(tungstenite_decode(black_box(&frame))));
+        });
+        group.bench_function(BenchmarkId::new("tungstenite_context", name), |b| {
+            let mut ctx = WebSocketContext::new(TRole::Server, None);
+            let mut stream = FrameStream {
+                frame: frame.clone(),
+                pos: 0,
+            };
+            match ctx.read(&mut stream) {
+                Ok(Message::Binary(data)) => assert_eq!(&data[..], &expected[..]),
+                other => panic!("tungstenite read {other:?}"),
+            }
+            b.iter(|| black_box(ctx.read(&mut stream).expect("message")));
+        });
+    }
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    for (len, name) in SIZES {
+        let data = payload(len);
+        let bytes = tungstenite::Bytes::from(data.clone());
+        group.throughput(Throughput::Bytes(len as u64));
+
+        let mut ours = Vec::new();
+        encode_frame(&mut ours, true, OpCode::Binary, &data, None);
+        let mut theirs = Vec::new();
+        Frame::message(bytes.clone(), TOpCode::Data(Data::Binary), true)
+            .format(&mut theirs)
+            .unwrap();
+        assert_eq!(ours, theirs);
+
+        group.bench_function(BenchmarkId::new("wsbroadcaster", name), |b| {
+            let mut out = Vec::with_capacity(len + 14);
+            b.iter(|| {
+                out.clear();
+                encode_frame(&mut out, true, OpCode::Binary, black_box(&data), None);
+                black_box(&out);
+            });
+        });
+        group.bench_function(BenchmarkId::new("tungstenite", name), |b| {
+            let mut out = Vec::with_capacity(len + 14);
+            b.iter(|| {
+                out.clear();
+                // Cloning `Bytes` is a reference count, not a copy.
+                Frame::message(black_box(bytes.clone()), TOpCode::Data(Data::Binary), true)
+                    .format(&mut out)
+                    .unwrap();
+                black_box(&out);
+            });
+        });
+    }
+    group.finish();
+}
+
+fn unmask(c: &mut Criterion) {
+    let mut group = c.benchmark_group("unmask");
+    let len = 64 * 1024;
+    group.throughput(Throughput::Bytes(len as u64));
+    let mut buf = payload(len);
+    // The offset (mask phase) is opaque to the optimiser, as it is on the
+    // receive path, where it is the frame's running byte count.
+    group.bench_function(BenchmarkId::new("apply_mask", "64KiB"), |b| {
+        b.iter(|| apply_mask(black_box(&mut buf), black_box(KEY), black_box(0)));
+    });
+    group.bench_function(BenchmarkId::new("apply_mask_bytewise", "64KiB"), |b| {
+        b.iter(|| apply_mask_bytewise(black_box(&mut buf), black_box(KEY), black_box(0)));
+    });
+    // With a literal offset of 0, `key[(0 + i) % 4]` is a fixed 4-byte
+    // pattern and LLVM vectorises the "byte-at-a-time" loop itself: shown
+    // for transparency, it is not what the receive path runs.
+    group.bench_function(
+        BenchmarkId::new("apply_mask_bytewise_const_offset", "64KiB"),
+        |b| {
+            b.iter(|| apply_mask_bytewise(black_box(&mut buf), black_box(KEY), 0));
+        },
+    );
+    group.bench_function(BenchmarkId::new("tungstenite_mask", "64KiB"), |b| {
+        b.iter(|| tungstenite_mask(black_box(&mut buf), black_box(KEY)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode_unmask, encode, unmask);
+criterion_main!(benches);
