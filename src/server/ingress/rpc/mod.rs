@@ -307,7 +307,7 @@ impl Server {
                     self.remove(key);
                     return;
                 }
-                crate::server::set_write_interest(
+                crate::server::sockets::set_write_interest(
                     self.poll.registry(),
                     &mut c.stream,
                     key,
