@@ -160,6 +160,15 @@ struct ServeArgs {
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
+    /// Browser origin allowed to connect (repeatable; default: any). Others
+    /// get 403 before the upgrade. `https://example.com`, `https://*.example.com`,
+    /// `null`, or `*`.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origin: Vec<crate::server::OriginPattern>,
+    /// File holding the secret channel tokens are signed with (HMAC-SHA256);
+    /// with it, joining a channel needs `token=` (docs/operations.md).
+    #[arg(long = "channel-secret-file", value_name = "PATH")]
+    channel_secret_file: Option<PathBuf>,
 }
 
 fn off_or<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<T>, String> {
@@ -220,7 +229,27 @@ impl ServeArgs {
             },
             deflate_min_size: usize_of(self.deflate_min_size, "deflate-min-size")?,
             rpc: off_or(&self.rpc, "rpc")?,
+            auth: self.auth()?,
             ..ServerConfig::default()
+        })
+    }
+}
+
+impl ServeArgs {
+    fn auth(&self) -> Result<crate::server::AuthConfig, String> {
+        let channel_secret = match &self.channel_secret_file {
+            Some(path) => {
+                let (secret, warning) = crate::server::ChannelSecret::from_file(path)?;
+                if let Some(w) = warning {
+                    log::warn!("{w}");
+                }
+                Some(secret)
+            }
+            None => None,
+        };
+        Ok(crate::server::AuthConfig {
+            allowed_origins: self.allow_origin.clone(),
+            channel_secret,
         })
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::auth::AuthConfig;
 use super::route::ChannelLimits;
 use crate::cidr::Cidr;
 use crate::protocol::deflate::ServerDeflate;
@@ -79,6 +80,9 @@ pub struct ServerConfig {
     pub deflate_min_size: usize,
     /// MessagePack-RPC listener, or `None` for off. Default off.
     pub rpc: Option<SocketAddr>,
+    /// Who may connect and join channels: allowed origins and the channel
+    /// token secret. Default: any origin, channels without tokens.
+    pub auth: AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +110,7 @@ impl Default for ServerConfig {
             deflate: ServerDeflate::Shared,
             deflate_min_size: 64,
             rpc: None,
+            auth: AuthConfig::default(),
         }
     }
 }

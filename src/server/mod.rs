@@ -19,6 +19,7 @@
 //! something queued with one vectored write each. WRITABLE interest is
 //! registered only while a connection has bytes the kernel would not take.
 
+mod auth;
 mod config;
 mod error;
 mod hub;
@@ -42,6 +43,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+pub use auth::{AuthConfig, ChannelSecret, OriginPattern};
 pub use config::{ClientMessages, ServerConfig};
 pub use error::ServerError;
 pub use route::{BadConnId, ChannelLimits, ConnId, NodeId, Route};

@@ -7,6 +7,7 @@ use std::time::Instant;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
+use super::auth::unix_now;
 use super::config::{ClientMessages, ServerConfig};
 use super::outbound::{Chunk, Outbound};
 use super::route::{ConnId, channels_from_query};
@@ -14,7 +15,9 @@ use super::stats::Stats;
 use super::timers::Serial;
 use crate::protocol::deflate::{ServerDeflate, negotiate};
 use crate::protocol::handshake::Progress;
-use crate::protocol::handshake::server::{RequestError, RequestParser, http_response};
+use crate::protocol::handshake::server::{
+    RequestError, RequestParser, http_response, reason_phrase,
+};
 use crate::protocol::{CloseCode, CloseState, Connection, Event, MessageKind, Role};
 
 /// Where a client stands.
@@ -166,6 +169,20 @@ impl WsPeer {
                                 let body = format!("Bad Request: {e}\n");
                                 return self.refuse(http_response(400, &[], &body), cx, now);
                             }
+                        }
+                        // Origin and channel token (docs/operations.md).
+                        if let Err(refused) = cx.cfg.auth.admit(
+                            value.origin.as_deref(),
+                            &self.channels,
+                            value.query(),
+                            unix_now(),
+                        ) {
+                            cx.stats.http_rejected += 1;
+                            refused.count(cx.stats);
+                            let status = refused.status();
+                            info!("refused {}: {refused} ({status})", self.addr);
+                            let body = format!("{}: {refused}\n", reason_phrase(status));
+                            return self.refuse(http_response(status, &[], &body), cx, now);
                         }
                         // permessage-deflate (RFC 7692): the first acceptable offer.
                         let negotiated = negotiate(&value.extensions, cx.cfg.deflate);

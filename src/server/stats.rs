@@ -48,12 +48,22 @@ pub struct Stats {
     /// Broadcast messages compressed (permessage-deflate): once per message
     /// and window size in shared mode, whatever the number of recipients.
     pub deflate_compressions: u64,
+    /// Upgrade requests refused with 403 because their `Origin` is not in `--allow-origin`.
+    pub origin_refused: u64,
+    /// Upgrade requests asking for channels without a `token=` while `--channel-secret-file` is set (401).
+    pub token_missing: u64,
+    /// Upgrade requests with a malformed (400) or forged (403) channel token.
+    pub token_invalid: u64,
+    /// Upgrade requests with an expired channel token (403).
+    pub token_expired: u64,
+    /// Upgrade requests asking for a channel their token does not grant (403).
+    pub token_wrong_channel: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 15] {
+    pub fn fields(&self) -> [(&'static str, u64); 20] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -71,6 +81,11 @@ impl Stats {
             rpc_calls,
             rpc_errors,
             deflate_compressions,
+            origin_refused,
+            token_missing,
+            token_invalid,
+            token_expired,
+            token_wrong_channel,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -88,6 +103,11 @@ impl Stats {
             ("rpc_calls", rpc_calls),
             ("rpc_errors", rpc_errors),
             ("deflate_compressions", deflate_compressions),
+            ("origin_refused", origin_refused),
+            ("token_missing", token_missing),
+            ("token_invalid", token_invalid),
+            ("token_expired", token_expired),
+            ("token_wrong_channel", token_wrong_channel),
         ]
     }
 
