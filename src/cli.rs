@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::cidr::Cidr;
 use crate::client::{BlockingClient, ClientError};
@@ -28,6 +28,12 @@ pub struct Cli {
 enum Command {
     /// Run the broadcast server.
     Serve(ServeArgs),
+    /// Check a `serve --config` file and print the settings `serve` would
+    /// run with (file, then WSBROADCASTER_* variables, over the defaults).
+    CheckConfig {
+        /// The TOML file.
+        path: PathBuf,
+    },
     /// Connect to a server: stdin lines become text messages, received
     /// messages are printed one per line.
     Client {
@@ -84,8 +90,16 @@ enum ClientMessagesArg {
 }
 
 /// `serve` flags. Sizes take units (64KiB, 16MiB); durations too (30s, 500ms; 0 disables).
+/// Every flag is also a `--config` file key (its long name) and a
+/// `WSBROADCASTER_*` variable, derived by `config_file` from this definition:
+/// a new flag needs nothing more.
 #[derive(Parser, Debug)]
 struct ServeArgs {
+    /// Read settings from this TOML file: each key is a flag's long name
+    /// (`max-message = "2MiB"`). Flags and WSBROADCASTER_* variables override
+    /// it. See docs/deployment.md.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// WebSocket listener address.
     #[arg(long, default_value = "0.0.0.0:8124")]
     ws: SocketAddr,
@@ -272,11 +286,115 @@ fn init_logging(level: Option<&str>) {
     b.target(env_logger::Target::Stderr).init();
 }
 
+/// The command-line definition, with `serve`'s environment variables.
+fn command() -> clap::Command {
+    Cli::command().mut_subcommand("serve", crate::config_file::with_env)
+}
+
+/// The `serve` definition the config file is checked against.
+fn serve_command() -> clap::Command {
+    crate::config_file::with_env(ServeArgs::command().name("serve"))
+}
+
+/// Parses `argv`; for `serve --config PATH` (or WSBROADCASTER_CONFIG), merges
+/// the file's settings under the flags and the environment. A bad file is a
+/// message naming each bad key and line.
+fn parse_args(argv: Vec<std::ffi::OsString>) -> Result<Cli, ArgsError> {
+    let first = command().try_get_matches_from(&argv)?;
+    let path = match first.subcommand() {
+        Some(("serve", m)) => m.get_one::<PathBuf>(crate::config_file::CONFIG_ID).cloned(),
+        _ => None,
+    };
+    let Some(path) = path else {
+        return Ok(Cli::from_arg_matches(&first)?);
+    };
+    let mut file = crate::config_file::ConfigFile::load(&path, &serve_command())
+        .map_err(|e| ArgsError::Config(e.to_string()))?;
+    // The subcommand is the first token clap did not take as a top-level
+    // flag; `wsbroadcaster` has no top-level flag with a value.
+    let at = argv
+        .iter()
+        .skip(1)
+        .position(|a| a == "serve")
+        .map_or(1, |i| i + 1);
+    let (_, serve_matches) = first.subcommand().expect("serve matched");
+    let merged = file.merge_into(&argv, at, serve_matches);
+    let m = command().try_get_matches_from(merged).map_err(|e| {
+        ArgsError::Config(format!(
+            "{}: {}",
+            path.display(),
+            crate::config_file::clap_message(&e)
+        ))
+    })?;
+    Ok(Cli::from_arg_matches(&m)?)
+}
+
+/// Why the command line was not accepted.
+enum ArgsError {
+    /// Flags (clap prints usage and exits 2; `--help` exits 0).
+    Clap(clap::Error),
+    /// The config file: every bad key and line.
+    Config(String),
+}
+
+impl From<clap::Error> for ArgsError {
+    fn from(e: clap::Error) -> Self {
+        ArgsError::Clap(e)
+    }
+}
+
+/// `check-config PATH`: the file is checked exactly as `serve --config`
+/// reads it; prints the effective settings (a valid config file itself).
+fn check_config(path: &std::path::Path) -> ExitCode {
+    use crate::config_file::{ConfigFile, render_effective};
+    let cmd = serve_command();
+    let mut file = match ConfigFile::load(path, &cmd) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let argv = [std::ffi::OsString::from("serve")];
+    let checked = cmd
+        .clone()
+        .try_get_matches_from(argv.clone())
+        .and_then(|env_only| {
+            cmd.clone()
+                .try_get_matches_from(file.merge_into(&argv, 0, &env_only))
+        })
+        .map_err(|e| crate::config_file::clap_message(&e))
+        .and_then(|m| {
+            let args = ServeArgs::from_arg_matches(&m).map_err(|e| e.to_string())?;
+            args.config()?;
+            Ok(m)
+        });
+    match checked {
+        Ok(m) => {
+            print!("{}", render_effective(&cmd, &m, Some(&file)));
+            eprintln!("{}: OK", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args(std::env::args_os().collect()) {
+        Ok(c) => c,
+        Err(ArgsError::Clap(e)) => e.exit(),
+        Err(ArgsError::Config(e)) => {
+            eprintln!("wsbroadcaster: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::CheckConfig { path } => check_config(&path),
         Command::Client { url } => report(client(&url)),
         Command::Send { udp, unix, message } => report(send(udp, unix, message)),
         Command::AutobahnClient { url, agent } => report(autobahn_client(url, agent)),
@@ -488,4 +606,125 @@ fn autobahn_client(url: Option<String>, agent: Option<String>) -> Result<(), Str
         .map_err(|e| e.to_string())?;
     while let Ok(Some(_)) = c.next_event() {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::{ConfigFile, Source, env_name, key_of, source_of};
+    use clap::ArgAction;
+    use std::path::Path;
+
+    /// A value the flag accepts, when one can be told from its definition.
+    fn sample(arg: &clap::Arg) -> Option<String> {
+        match arg.get_action() {
+            ArgAction::SetTrue => Some("true".into()),
+            ArgAction::SetFalse => Some("false".into()),
+            ArgAction::Count => Some("1".into()),
+            _ => {
+                let v = arg
+                    .get_default_values()
+                    .first()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .or_else(|| {
+                        arg.get_possible_values()
+                            .first()
+                            .map(|p| p.get_name().to_owned())
+                    })?;
+                Some(format!("{v:?}"))
+            }
+        }
+    }
+
+    /// Every `serve` flag, today's and any added later, is a config key
+    /// (its long name), has its WSBROADCASTER_* variable, and a file value
+    /// reaches the parsed settings with the file as its source.
+    #[test]
+    fn every_serve_flag_is_a_config_key_and_an_environment_variable() {
+        let cmd = serve_command();
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(key) = key_of(arg) else { continue };
+            let id = arg.get_id().as_str();
+            assert_eq!(
+                arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+                Some(env_name(key)),
+                "--{key} has its environment variable"
+            );
+            if id == crate::config_file::CONFIG_ID {
+                continue;
+            }
+            let path = Path::new("every.toml");
+            let Some(value) = sample(arg) else {
+                // No default and no listed values (a path, a URL): any
+                // value may be refused, but never as an unknown key.
+                match ConfigFile::parse(path, &format!("{key} = \"x\"\n"), &cmd) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        let e = e.to_string();
+                        assert!(
+                            e.starts_with(&format!("every.toml:1: {key}: ")),
+                            "--{key}: {e}"
+                        );
+                    }
+                }
+                checked += 1;
+                continue;
+            };
+            let text = format!("# every flag is a key\n{key} = {value}\n");
+            let mut file = ConfigFile::parse(path, &text, &cmd)
+                .unwrap_or_else(|e| panic!("--{key} as `{key} = {value}`: {e}"));
+            let argv = [std::ffi::OsString::from("serve")];
+            let env_only = cmd.clone().try_get_matches_from(argv.clone()).unwrap();
+            let merged = file.merge_into(&argv, 0, &env_only);
+            let m = cmd
+                .clone()
+                .try_get_matches_from(merged)
+                .unwrap_or_else(|e| panic!("--{key}: {e}"));
+            if matches!(arg.get_action(), ArgAction::SetFalse) {
+                // `false` is the flag given: still from the file.
+                assert!(!m.get_flag(id));
+            }
+            if env_only.value_source(id) != Some(clap::parser::ValueSource::EnvVariable) {
+                assert_eq!(
+                    source_of(&cmd, &m, Some(&file), id),
+                    Some(Source::File(2)),
+                    "--{key} set from the file"
+                );
+            }
+            let args = ServeArgs::from_arg_matches(&m).unwrap_or_else(|e| panic!("--{key}: {e}"));
+            args.config()
+                .unwrap_or_else(|e| panic!("--{key} = {value}: {e}"));
+            checked += 1;
+        }
+        assert!(checked >= 23, "only {checked} flags seen");
+    }
+
+    /// The top-level parser merges a file under the flags.
+    #[test]
+    fn serve_config_merges_under_flags() {
+        let dir = std::env::temp_dir().join(format!("wsb-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s.toml");
+        std::fs::write(&f, "max-fragments = 7\nlisten-backlog = 5\n").unwrap();
+        let argv: Vec<std::ffi::OsString> = [
+            "wsbroadcaster",
+            "serve",
+            "--listen-backlog",
+            "9",
+            "--config",
+        ]
+        .iter()
+        .map(Into::into)
+        .chain(std::iter::once(f.clone().into_os_string()))
+        .collect();
+        let Ok(Cli {
+            command: Command::Serve(args),
+        }) = parse_args(argv)
+        else {
+            panic!("serve with a config file parses");
+        };
+        assert_eq!((args.max_fragments, args.listen_backlog), (7, 9));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
