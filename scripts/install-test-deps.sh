@@ -7,7 +7,8 @@
 # second run takes a few seconds. Fails loudly (non-zero exit) on any error.
 #
 #   1. Debian packages: netcat-openbsd (nc with -U and -u), redis-server,
-#      chromium (/usr/bin/chromium, used headless by the browser tests), plus
+#      chromium (/usr/bin/chromium, used headless by the browser tests),
+#      systemd (systemd-analyze verify checks contrib/wsbroadcaster.service), plus
 #      nodejs/npm and python3-pip only if node / python3's pip are missing.
 #      `apt-get update` runs first, and only when something is to be installed.
 #      Installed with --no-install-recommends; no service is started by the
@@ -30,7 +31,7 @@ PYTHON="${PYTHON:-python3}"
 PY_PKGS=(websockets==17.4 msgpack==1.2.4 prometheus_client==0.26.0)
 PLAYWRIGHT_CORE_VERSION=1.65.1   # needs Node.js >= 20
 NODE_MIN_MAJOR=20
-APT_PKGS=(netcat-openbsd redis-server chromium)
+APT_PKGS=(netcat-openbsd redis-server chromium systemd)
 
 BROWSER_DIR="$ROOT/tests/browser"
 START=$(date +%s)
@@ -105,6 +106,7 @@ if ! nc_is_openbsd; then
 fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server not on PATH"
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing"
+command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze not on PATH"
 
 # --- 2. Python packages --------------------------------------------------------------
 t=$(date +%s)

@@ -24,6 +24,7 @@ mod config;
 mod error;
 mod hub;
 pub mod ingress;
+pub mod notify;
 mod outbound;
 mod peer;
 mod route;
@@ -128,6 +129,8 @@ pub struct Server {
     /// When a malformed addressed message was last warned about.
     malformed_warned: Option<Instant>,
     shutdown_deadline: Option<Instant>,
+    /// systemd's `$NOTIFY_SOCKET`, when run as a `Type=notify` service.
+    notifier: Option<notify::Notifier>,
 }
 
 impl Server {
@@ -224,6 +227,10 @@ impl Server {
             ids: IdGen::new(node),
             malformed_warned: None,
             shutdown_deadline: None,
+            notifier: notify::Notifier::from_env().unwrap_or_else(|e| {
+                warn!("no readiness notification: {e}");
+                None
+            }),
         })
     }
 
@@ -242,6 +249,8 @@ impl Server {
     /// file and returns.
     pub fn run(mut self) -> Result<(), ServerError> {
         let mut events = Events::with_capacity(1024);
+        // Every listener is bound (bind did it): tell systemd we serve.
+        self.notify("READY=1");
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.timeout(now);
@@ -521,6 +530,7 @@ impl Server {
             pending[0], self.ws_count
         );
         self.shutdown_deadline = Some(now + self.cfg.shutdown_grace);
+        self.notify("STOPPING=1");
         let _ = self.poll.registry().deregister(&mut self.ws_listener);
         if let Some(udp) = self.udp.as_mut() {
             let _ = self.poll.registry().deregister(udp);
@@ -557,6 +567,19 @@ impl Server {
             };
             self.apply_deadline(key, deadline);
             self.mark_dirty(key);
+        }
+    }
+}
+
+impl Server {
+    /// Sends `state` to systemd when it asked for notifications; a failure
+    /// is logged, never fatal.
+    fn notify(&self, state: &str) {
+        if let Some(n) = &self.notifier {
+            match n.send(state) {
+                Ok(()) => debug!("notified {}: {state}", n.name()),
+                Err(e) => warn!("cannot notify {} of {state}: {e}", n.name()),
+            }
         }
     }
 }
