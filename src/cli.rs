@@ -39,8 +39,12 @@ enum Command {
     /// Connect to a server: stdin lines become text messages, received
     /// messages are printed one per line.
     Client {
-        /// ws://host:port/path
+        /// ws://host:port/path or wss://host:port/path
         url: String,
+        /// Trusted certificates for wss:// (PEM; default: $SSL_CERT_FILE,
+        /// else /etc/ssl/certs/ca-certificates.crt).
+        #[arg(long = "tls-ca", value_name = "PATH")]
+        tls_ca: Option<PathBuf>,
     },
     /// Publish a message over UDP or the Unix socket (from the argument, or
     /// one message per stdin line).
@@ -173,6 +177,13 @@ struct ServeArgs {
     /// Broadcasts smaller than this go out uncompressed.
     #[arg(long = "deflate-min-size", default_value = "64", value_parser = parse_size)]
     deflate_min_size: u64,
+    /// Serve wss:// on the WebSocket listener with this certificate chain
+    /// (PEM, leaf first); needs --tls-key. Reloaded on SIGHUP.
+    #[arg(long = "tls-cert", value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, RSA or EC); needs --tls-cert.
+    #[arg(long = "tls-key", value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -246,6 +257,13 @@ impl ServeArgs {
             deflate_min_size: usize_of(self.deflate_min_size, "deflate-min-size")?,
             rpc: off_or(&self.rpc, "rpc")?,
             auth: self.auth()?,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::server::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
             ..ServerConfig::default()
         })
     }
@@ -397,7 +415,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckConfig { path } => check_config(&path),
-        Command::Client { url } => report(client(&url)),
+        Command::Client { url, tls_ca } => report(client(&url, tls_ca.as_deref())),
         Command::Send { udp, unix, message } => report(send(udp, unix, message)),
         Command::AutobahnClient { url, agent } => report(autobahn_client(url, agent)),
         Command::Bench(args) => report(crate::bench::run(&args)),
@@ -434,7 +452,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     // find the ports (port 0 picks a free one).
     let b = server.bound().clone();
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening ws {}", b.ws);
+    let scheme = if b.tls { "wss" } else { "ws" };
+    let _ = writeln!(out, "listening {scheme} {}", b.ws);
     if let Some(u) = b.udp {
         let _ = writeln!(out, "listening udp {u}");
     }
@@ -448,7 +467,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let _ = out.flush();
     drop(out);
     log::info!(
-        "wsbroadcaster {} serving ws://{} (connection ids {}.N)",
+        "wsbroadcaster {} serving {scheme}://{} (connection ids {}.N)",
         env!("CARGO_PKG_VERSION"),
         b.ws,
         b.node
@@ -462,9 +481,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn client(url: &str) -> Result<(), String> {
-    let mut c =
-        BlockingClient::connect(url, Limits::default()).map_err(|e| format!("{url}: {e}"))?;
+fn client(url: &str, tls_ca: Option<&std::path::Path>) -> Result<(), String> {
+    let tls = if url.starts_with("wss://") {
+        Some(crate::client_tls::client_config(tls_ca)?)
+    } else {
+        None
+    };
+    let mut c = BlockingClient::connect_tls(url, Limits::default(), false, tls)
+        .map_err(|e| format!("{url}: {e}"))?;
     c.stream()
         .set_read_timeout(Some(Duration::from_millis(20)))
         .map_err(|e| e.to_string())?;

@@ -4,6 +4,9 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::protocol::handshake::Progress;
 use crate::protocol::handshake::client::{ClientHandshake, ClientRequest, ResponseError};
@@ -11,23 +14,27 @@ use crate::protocol::{
     CloseCode, Connection, Event, HandshakeLimits, Limits, MessageKind, Role, SendError,
 };
 
-/// A parsed `ws://host:port/path?query` URL.
+/// A parsed `ws://` or `wss://` `host:port/path?query` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsUrl {
+    /// `wss://`: TLS.
+    pub tls: bool,
     /// Host name or address (IPv6 without brackets).
     pub host: String,
-    /// Port (default 80).
+    /// Port (default 80, or 443 for `wss://`).
     pub port: u16,
     /// Path and query, at least `/`.
     pub target: String,
 }
 
 impl WsUrl {
-    /// Parses a `ws://` URL. (`wss://` is not supported by this client.)
+    /// Parses a `ws://` or `wss://` URL.
     pub fn parse(url: &str) -> Result<WsUrl, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("{url:?}: only ws:// URLs are supported"))?;
+        let (tls, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("{url:?}: expected a ws:// or wss:// URL")),
+        };
         let (authority, target) = match rest.find(['/', '?']) {
             Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
             Some(i) => (&rest[..i], rest[i..].to_owned()),
@@ -46,12 +53,18 @@ impl WsUrl {
         };
         let port = match port {
             Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+            None if tls => 443,
             None => 80,
         };
         if host.is_empty() {
             return Err(format!("{url:?}: no host"));
         }
-        Ok(WsUrl { host, port, target })
+        Ok(WsUrl {
+            tls,
+            host,
+            port,
+            target,
+        })
     }
 
     /// The `Host` header value.
@@ -102,10 +115,55 @@ impl From<io::Error> for ClientError {
     }
 }
 
+/// The client's socket, with or without TLS.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn sock(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &t.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => match t.read(buf) {
+                // The server closed TCP without close_notify: the end.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
 /// A connected client.
 #[derive(Debug)]
 pub struct BlockingClient {
-    stream: TcpStream,
+    stream: Stream,
     conn: Connection,
     events: VecDeque<Event>,
     scratch: Vec<u8>,
@@ -121,15 +179,47 @@ impl BlockingClient {
         Self::connect_with(url, limits, false)
     }
 
-    /// Connects, offering permessage-deflate when `deflate` is set.
+    /// Connects, offering permessage-deflate when `deflate` is set. A
+    /// `wss://` URL trusts the system's certificates
+    /// ([`crate::client_tls::ca_file`]).
     pub fn connect_with(
         url: &str,
         limits: Limits,
         deflate: bool,
     ) -> Result<BlockingClient, ClientError> {
+        let tls = if url.starts_with("wss://") {
+            Some(crate::client_tls::client_config(None).map_err(ClientError::Url)?)
+        } else {
+            None
+        };
+        Self::connect_tls(url, limits, deflate, tls)
+    }
+
+    /// Connects with this TLS configuration for a `wss://` URL.
+    pub fn connect_tls(
+        url: &str,
+        limits: Limits,
+        deflate: bool,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<BlockingClient, ClientError> {
         let url = WsUrl::parse(url).map_err(ClientError::Url)?;
-        let mut stream = TcpStream::connect((url.host.as_str(), url.port))?;
-        let _ = stream.set_nodelay(true);
+        let sock = TcpStream::connect((url.host.as_str(), url.port))?;
+        let _ = sock.set_nodelay(true);
+        let mut stream = match (url.tls, tls) {
+            (false, _) => Stream::Plain(sock),
+            (true, None) => {
+                return Err(ClientError::Url(format!(
+                    "{}: a wss:// URL needs a TLS configuration",
+                    url.host
+                )));
+            }
+            (true, Some(config)) => {
+                let name = crate::client_tls::server_name(&url.host).map_err(ClientError::Url)?;
+                let conn = ClientConnection::new(config, name)
+                    .map_err(|e| ClientError::Io(io::Error::other(e)))?;
+                Stream::Tls(Box::new(StreamOwned::new(conn, sock)))
+            }
+        };
         let request = ClientRequest {
             host: url.host_header(),
             target: url.target.clone(),
@@ -138,6 +228,7 @@ impl BlockingClient {
         };
         let (mut hs, bytes) = ClientHandshake::new(&request, HandshakeLimits::default());
         stream.write_all(&bytes)?;
+        stream.flush()?;
         let mut scratch = vec![0u8; 64 * 1024];
         let leftover = loop {
             let n = stream.read(&mut scratch)?;
@@ -169,13 +260,25 @@ impl BlockingClient {
 
     /// The underlying socket (for timeouts, or a clone to shut it down).
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.sock()
+    }
+
+    /// The server's certificate chain (leaf first), on a `wss://` connection.
+    pub fn peer_certificates(&self) -> Option<Vec<Vec<u8>>> {
+        match &self.stream {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => t
+                .conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|d| d.to_vec()).collect()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.conn.has_transmit() {
             let tx = self.conn.take_transmit();
             self.stream.write_all(&tx)?;
+            self.stream.flush()?;
         }
         Ok(())
     }
@@ -218,7 +321,7 @@ impl BlockingClient {
                 continue;
             }
             if self.conn.is_closed() {
-                let _ = self.stream.shutdown(std::net::Shutdown::Write);
+                let _ = self.stream.sock().shutdown(std::net::Shutdown::Write);
                 return Ok(None);
             }
             let n = match self.stream.read(&mut self.scratch) {
@@ -252,6 +355,9 @@ mod tests {
         assert_eq!(u.host_header(), "[::1]:9001");
         let u = WsUrl::parse("ws://h:1?x=1").unwrap();
         assert_eq!(u.target, "/?x=1");
+        let u = WsUrl::parse("wss://example.com/x").unwrap();
+        assert_eq!((u.tls, u.port, u.target.as_str()), (true, 443, "/x"));
+        assert!(!WsUrl::parse("ws://h/").unwrap().tls);
         assert!(WsUrl::parse("http://x").is_err());
         assert!(WsUrl::parse("ws://:80/").is_err());
         assert!(WsUrl::parse("ws://h:notaport/").is_err());

@@ -71,6 +71,7 @@ pub mod bench;
 pub mod cidr;
 pub mod cli;
 pub mod client;
+pub mod client_tls;
 pub mod config_file;
 pub mod protocol;
 pub mod server;

@@ -1,6 +1,7 @@
 //! A real browser: headless Chromium, driven by playwright-core
 //! (tests/browser/ws_page.mjs), connects to the real binary, shows what is
-//! published over UDP in its page, and its own message is broadcast.
+//! published over UDP in its page, and its own message is broadcast; over
+//! `ws://` and over `wss://` with a certificate made for the run.
 
 mod common;
 
@@ -8,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{INSTALL_HINT, Lines, Server, root, wait_exit};
+use common::certs::TestCa;
+use common::{Client, INSTALL_HINT, Lines, Server, root, wait_exit};
 
 fn require_browser_deps() {
     assert!(
@@ -32,9 +34,57 @@ fn require_browser_deps() {
 fn chromium_page_receives_broadcasts_and_sends() {
     require_browser_deps();
     let server = Server::start(&[]);
-    let mut listener = server.client();
+    let listener = server.client();
+    page_receives_broadcasts_and_sends(&server, listener, None);
+}
 
-    let mut node = Command::new("node")
+/// The same page over `wss://`: Chromium trusts the test certificate for
+/// this run (its key's SPKI hash), and without that trust it cannot connect.
+#[test]
+fn chromium_page_over_wss() {
+    require_browser_deps();
+    let ca = TestCa::new("browser");
+    let leaf = ca.leaf("server", "wsbroadcaster browser test");
+    let server = Server::start(&[
+        "--tls-cert",
+        leaf.cert.to_str().unwrap(),
+        "--tls-key",
+        leaf.key.to_str().unwrap(),
+    ]);
+    assert!(server.url().starts_with("wss://"));
+    let listener = Client::connect_tls(&server.url(), ca.client_config());
+    page_receives_broadcasts_and_sends(&server, listener, Some(&leaf.spki_sha256_b64));
+
+    // Without the trust flag the certificate is refused.
+    let out = Command::new("node")
+        .arg(root().join("tests/browser/ws_page.mjs"))
+        .arg(server.url())
+        .arg("1")
+        .current_dir(root().join("tests/browser"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn node: {e}: {INSTALL_HINT}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate was accepted: {stdout}"
+    );
+    assert!(
+        stdout.contains("error the page could not connect"),
+        "{stdout}"
+    );
+}
+
+fn page_receives_broadcasts_and_sends(
+    server: &Server,
+    mut listener: Client,
+    trust_spki: Option<&str>,
+) {
+    let mut cmd = Command::new("node");
+    if let Some(spki) = trust_spki {
+        cmd.env("WS_TRUST_SPKI", spki);
+    }
+    let mut node = cmd
         .arg(root().join("tests/browser/ws_page.mjs"))
         .arg(server.url())
         .arg("4")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::auth::AuthConfig;
 use super::route::ChannelLimits;
+use super::tls::TlsFiles;
 use crate::cidr::Cidr;
 use crate::protocol::deflate::ServerDeflate;
 use crate::protocol::{HandshakeLimits, Limits};
@@ -83,6 +84,9 @@ pub struct ServerConfig {
     /// Who may connect and join channels: allowed origins and the channel
     /// token secret. Default: any origin, channels without tokens.
     pub auth: AuthConfig,
+    /// TLS on the WebSocket listener (`wss://`): certificate chain and key
+    /// files, reloaded on SIGHUP. Default `None` (plain `ws://`).
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             deflate_min_size: 64,
             rpc: None,
             auth: AuthConfig::default(),
+            tls: None,
         }
     }
 }

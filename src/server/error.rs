@@ -20,6 +20,8 @@ pub enum ServerError {
     UnixPathNotSocket(PathBuf),
     /// The poll loop failed.
     Poll(io::Error),
+    /// The TLS certificate or key cannot be used.
+    Tls(super::tls::TlsError),
 }
 
 impl std::fmt::Display for ServerError {
@@ -39,6 +41,7 @@ impl std::fmt::Display for ServerError {
                 )
             }
             ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
+            ServerError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }

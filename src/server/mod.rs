@@ -30,7 +30,9 @@ mod peer;
 mod route;
 mod sockets;
 mod stats;
+mod stream;
 mod timers;
+mod tls;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, UdpSocket, UnixListener};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -49,6 +51,7 @@ pub use config::{ClientMessages, ServerConfig};
 pub use error::ServerError;
 pub use route::{BadConnId, ChannelLimits, ConnId, NodeId, Route};
 pub use stats::{Receipt, Stats};
+pub use tls::{TlsError, TlsFiles};
 
 use error::bind_err;
 use hub::Routes;
@@ -58,6 +61,7 @@ use ingress::unix::UnixWriter;
 use peer::{Deadline, PeerCx, PeerState, WsPeer};
 use route::IdGen;
 use sockets::{listen_tcp, set_write_interest};
+use stream::PeerStream;
 use timers::Timers;
 
 use crate::protocol::{CloseCode, Event, MessageKind};
@@ -86,6 +90,8 @@ pub struct BoundAddrs {
     pub rpc: Option<SocketAddr>,
     /// This process's connection-id prefix.
     pub node: NodeId,
+    /// The WebSocket listener speaks TLS (`wss://`).
+    pub tls: bool,
 }
 
 /// Something the loop tracks by token.
@@ -106,6 +112,8 @@ pub struct Server {
     cfg: ServerConfig,
     bound: BoundAddrs,
     ws_listener: TcpListener,
+    /// The WebSocket listener's TLS configuration (`--tls-cert`).
+    tls: Option<tls::Acceptor>,
     udp: Option<UdpSocket>,
     unix: Option<(UnixListener, PathBuf)>,
     rpc: Option<TcpListener>,
@@ -137,6 +145,11 @@ impl Server {
     /// Opens the listeners named in `cfg`.
     pub fn bind(cfg: ServerConfig) -> Result<Server, ServerError> {
         let poll = Poll::new().map_err(ServerError::Poll)?;
+        // Certificates first: a bad file fails before any port is taken.
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::Acceptor::new(files.clone()).map_err(ServerError::Tls)?),
+            None => None,
+        };
         let mut ws_listener = listen_tcp(cfg.ws, cfg.listen_backlog)
             .map_err(bind_err(format!("WebSocket listener {}", cfg.ws)))?;
         let ws_addr = ws_listener.local_addr().map_err(ServerError::Poll)?;
@@ -192,7 +205,8 @@ impl Server {
             None
         };
         let node = NodeId::random();
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(bind_err("signal handlers"))?;
+        let mut signals =
+            Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(bind_err("signal handlers"))?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(ServerError::Poll)?;
@@ -202,12 +216,14 @@ impl Server {
             unix: unix.as_ref().map(|(_, p)| p.clone()),
             rpc: rpc_addr,
             node,
+            tls: tls.is_some(),
         };
         Ok(Server {
             poll,
             cfg,
             bound,
             ws_listener,
+            tls,
             udp,
             unix,
             rpc,
@@ -297,7 +313,7 @@ impl Server {
     fn accept_ws(&mut self, now: Instant) {
         loop {
             match self.ws_listener.accept() {
-                Ok((mut stream, addr)) => {
+                Ok((stream, addr)) => {
                     if self.shutdown_deadline.is_some() {
                         continue; // dropped: we are going away
                     }
@@ -308,7 +324,17 @@ impl Server {
                         self.stats.http_rejected += 1;
                         continue;
                     }
-                    let _ = stream.set_nodelay(true);
+                    let mut stream = match &self.tls {
+                        None => PeerStream::plain(stream),
+                        Some(acceptor) => match acceptor.session() {
+                            Ok(session) => PeerStream::tls(stream, session),
+                            Err(e) => {
+                                warn!("cannot start TLS for {addr}: {e}");
+                                continue;
+                            }
+                        },
+                    };
+                    let _ = stream.set_nodelay();
                     let entry = self.entries.vacant_entry();
                     let key = entry.key();
                     if let Err(e) =
@@ -354,17 +380,19 @@ impl Server {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Some(Entry::Rpc(_)) = self.entries.get(key) {
+                    match self.entries.get(key) {
                         // Decode once the socket is drained, not per read.
-                        self.rpc_process(key);
+                        Some(Entry::Rpc(_)) => {
+                            self.rpc_process(key);
+                        }
+                        // TLS handshake replies wait to be written.
+                        Some(Entry::Ws(_)) => self.mark_dirty(key),
+                        _ => {}
                     }
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    debug!("read error on {key}: {e}");
-                    return self.remove(key);
-                }
+                Err(e) => return self.on_read_error(key, &e, now),
             }
         }
     }
@@ -400,6 +428,31 @@ impl Server {
         self.publish_queue = queue;
         self.publish_queue.clear();
         true
+    }
+
+    /// A read failed: the connection goes, unless the peer answers the
+    /// failure (plain HTTP on the TLS port gets a 400).
+    fn on_read_error(&mut self, key: usize, e: &io::Error, now: Instant) {
+        debug!("read error on {key}: {e}");
+        let answered = match self.entries.get_mut(key) {
+            Some(Entry::Ws(peer)) => {
+                let mut cx = PeerCx {
+                    cfg: &self.cfg,
+                    events: &mut self.events,
+                    publish: &mut self.publish_queue,
+                    stats: &mut self.stats,
+                };
+                peer.on_read_error(e, &mut cx, now)
+            }
+            _ => None,
+        };
+        match answered {
+            Some(deadline) => {
+                self.apply_deadline(key, deadline);
+                self.mark_dirty(key);
+            }
+            None => self.remove(key),
+        }
     }
 
     fn on_eof(&mut self, key: usize) {
@@ -444,12 +497,15 @@ impl Server {
     }
 
     fn mark_dirty(&mut self, key: usize) {
-        let (dirty, out) = match self.entries.get_mut(key) {
-            Some(Entry::Ws(peer)) => (&mut peer.dirty, &peer.out),
-            Some(Entry::Rpc(c)) => (&mut c.dirty, &c.out),
+        let (dirty, wants) = match self.entries.get_mut(key) {
+            Some(Entry::Ws(peer)) => {
+                let wants = peer.wants_flush();
+                (&mut peer.dirty, wants)
+            }
+            Some(Entry::Rpc(c)) => (&mut c.dirty, !c.out.is_empty()),
             _ => return,
         };
-        if !*dirty && !out.is_empty() {
+        if !*dirty && wants {
             *dirty = true;
             self.dirty.push(key);
         }
@@ -522,12 +578,18 @@ impl Server {
 
     fn on_signal(&mut self, now: Instant) {
         let pending: Vec<i32> = self.signals.pending().collect();
-        if pending.is_empty() || self.shutdown_deadline.is_some() {
+        if pending.contains(&SIGHUP) {
+            self.reload_tls();
+        }
+        let Some(&stop) = pending.iter().find(|&&s| s != SIGHUP) else {
+            return;
+        };
+        if self.shutdown_deadline.is_some() {
             return;
         }
         info!(
-            "signal {}: shutting down, closing {} connection(s) with 1001",
-            pending[0], self.ws_count
+            "signal {stop}: shutting down, closing {} connection(s) with 1001",
+            self.ws_count
         );
         self.shutdown_deadline = Some(now + self.cfg.shutdown_grace);
         self.notify("STOPPING=1");
@@ -580,6 +642,22 @@ impl Server {
                 Ok(()) => debug!("notified {}: {state}", n.name()),
                 Err(e) => warn!("cannot notify {} of {state}: {e}", n.name()),
             }
+        }
+    }
+
+    /// SIGHUP: reads the certificate and key again. Open connections keep
+    /// theirs; a failed reload keeps the old ones and says why.
+    fn reload_tls(&mut self) {
+        let Some(acceptor) = self.tls.as_mut() else {
+            info!("SIGHUP: no TLS certificate configured, nothing to reload");
+            return;
+        };
+        match acceptor.reload() {
+            Ok(()) => info!(
+                "SIGHUP: TLS certificate reloaded from {} (new connections use it)",
+                acceptor.files().cert.display()
+            ),
+            Err(e) => error!("SIGHUP: TLS reload failed, keeping the current certificate: {e}"),
         }
     }
 }

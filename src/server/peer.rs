@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use log::{debug, info, warn};
-use mio::net::TcpStream;
 
 use super::auth::unix_now;
 use super::config::{ClientMessages, ServerConfig};
 use super::outbound::{Chunk, Outbound};
 use super::route::{ConnId, channels_from_query};
 use super::stats::Stats;
+use super::stream::PeerStream;
 use super::timers::Serial;
 use crate::protocol::deflate::{ServerDeflate, negotiate};
 use crate::protocol::handshake::Progress;
@@ -62,7 +62,8 @@ pub(crate) struct CloseInfo {
 /// A WebSocket client.
 #[derive(Debug)]
 pub(crate) struct WsPeer {
-    pub(crate) stream: TcpStream,
+    /// The socket, plain or TLS; the peer reads and writes plaintext.
+    pub(crate) stream: PeerStream,
     pub(crate) addr: SocketAddr,
     pub(crate) id: ConnId,
     /// Channels chosen in the upgrade request (`?channel=a&channel=b`);
@@ -105,7 +106,7 @@ pub(crate) enum Deadline {
 
 impl WsPeer {
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: PeerStream,
         addr: SocketAddr,
         id: ConnId,
         cfg: &ServerConfig,
@@ -401,17 +402,44 @@ impl WsPeer {
         }
     }
 
+    /// Something waits for the socket: queued frames, or TLS records.
+    pub(crate) fn wants_flush(&self) -> bool {
+        !self.out.is_empty() || self.stream.wants_write()
+    }
+
     /// Writes queued bytes. `Ok(true)` when everything was written.
     pub(crate) fn flush(&mut self) -> std::io::Result<bool> {
-        let drained = self.out.write_to(&mut self.stream)?;
+        let drained = self.stream.write_from(&mut self.out)?;
         if drained && matches!(self.state, PeerState::Flushing) {
-            // Everything final is out: shut our side, then wait for the
-            // client's FIN so the bytes are not lost to a reset (RFC 6455
-            // §7.1.1: the server closes the TCP connection first).
-            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            // Everything final is out: shut our side (after TLS
+            // close_notify), then wait for the client's FIN so the bytes are
+            // not lost to a reset (RFC 6455 §7.1.1: the server closes the
+            // TCP connection first).
+            if !self.stream.close_write()? {
+                return Ok(false);
+            }
             self.state = PeerState::Linger;
         }
         Ok(drained)
+    }
+
+    /// A read failed. A client that spoke plain HTTP to the TLS port gets a
+    /// plain-text 400 saying so (the deadline to apply); any other error
+    /// ends the connection (`None`).
+    pub(crate) fn on_read_error(
+        &mut self,
+        e: &std::io::Error,
+        cx: &mut PeerCx<'_>,
+        now: Instant,
+    ) -> Option<Deadline> {
+        if !(super::tls::is_plain_http(e) && matches!(self.state, PeerState::Handshake { .. })) {
+            return None;
+        }
+        cx.stats.http_rejected += 1;
+        info!("refused {}: plain HTTP on the TLS port (400)", self.addr);
+        self.stream.downgrade();
+        let body = "Bad Request: this port speaks TLS; connect with wss:// (or https://)\n";
+        Some(self.refuse(http_response(400, &[], body), cx, now))
     }
 
     /// The log line's close fields.

@@ -2,6 +2,12 @@
 // /usr/bin/chromium) driven by playwright-core, for tests/browser.rs.
 //
 // usage: node tests/browser/ws_page.mjs ws://127.0.0.1:PORT/ COUNT [SEND_TEXT]
+//        WS_TRUST_SPKI=<base64 SHA-256 of the server key's SPKI> \
+//          node tests/browser/ws_page.mjs wss://127.0.0.1:PORT/ COUNT [SEND_TEXT]
+//
+// With WS_TRUST_SPKI, Chromium trusts the test server's certificate for this
+// run only (--ignore-certificate-errors-spki-list: certificate errors are
+// ignored for that one public key, nothing is installed anywhere).
 //
 // The page opens `new WebSocket(url)` and appends every message it receives
 // to the DOM (text as is, binary as `binary:HEX`). This script prints, one
@@ -21,6 +27,7 @@ const count = Number(countArg ?? '1');
 const STEP_TIMEOUT = 30_000;
 
 const say = (line) => process.stdout.write(line + '\n');
+const trustSpki = process.env.WS_TRUST_SPKI;
 
 // Never outlive the test, whatever happens.
 setTimeout(() => {
@@ -44,6 +51,7 @@ try {
       '--disable-sync',
       '--disable-quic',
       '--no-proxy-server',
+      ...(trustSpki ? [`--ignore-certificate-errors-spki-list=${trustSpki}`] : []),
     ],
   });
   const page = await browser.newPage();

@@ -6,6 +6,8 @@
 //! Every test file compiles this module on its own and uses a part of it.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -146,6 +148,8 @@ pub fn serve_command(unix: &Path, extra: &[&str]) -> Command {
 pub struct Server {
     pub child: Child,
     pub ws: SocketAddr,
+    /// The WebSocket listener speaks TLS (`listening wss ...`).
+    pub tls: bool,
     pub udp: SocketAddr,
     pub unix: PathBuf,
     stderr: Arc<Mutex<String>>,
@@ -169,6 +173,7 @@ impl Server {
         let stderr = collect_stderr(child.stderr.take().expect("stderr piped"));
         let stdout = Lines::spawn(child.stdout.take().expect("stdout piped"));
         let (mut ws, mut udp, mut sock) = (None, None, None);
+        let mut tls = false;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -183,6 +188,9 @@ impl Server {
             };
             if let Some(a) = line.strip_prefix("listening ws ") {
                 ws = Some(a.parse().expect("ws address"));
+            } else if let Some(a) = line.strip_prefix("listening wss ") {
+                ws = Some(a.parse().expect("wss address"));
+                tls = true;
             } else if let Some(a) = line.strip_prefix("listening udp ") {
                 udp = Some(a.parse().expect("udp address"));
             } else if let Some(p) = line.strip_prefix("listening unix ") {
@@ -199,6 +207,7 @@ impl Server {
         Server {
             child,
             ws: ws.expect("a `listening ws` line"),
+            tls,
             udp: udp.expect("a `listening udp` line"),
             unix: unix_bound,
             stderr,
@@ -221,7 +230,8 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.ws)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/", self.ws)
     }
 
     /// Everything the server has logged so far.
@@ -324,6 +334,19 @@ impl Client {
         let inner = BlockingClient::connect(url, Limits::default())
             .unwrap_or_else(|e| panic!("connect {url}: {e}"));
         Client { inner }
+    }
+
+    /// Connects to a `wss://` URL with this TLS configuration.
+    pub fn connect_tls(url: &str, tls: Arc<rustls::ClientConfig>) -> Client {
+        Client::try_connect_tls(url, tls).unwrap_or_else(|e| panic!("connect {url}: {e}"))
+    }
+
+    pub fn try_connect_tls(
+        url: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Client, ClientError> {
+        BlockingClient::connect_tls(url, Limits::default(), false, Some(tls))
+            .map(|inner| Client { inner })
     }
 
     pub fn try_connect(url: &str) -> Result<Client, ClientError> {
@@ -490,8 +513,18 @@ pub struct PyClient {
 impl PyClient {
     /// Connects and waits (bounded) for the script's `open` line.
     pub fn connect(url: &str) -> PyClient {
+        PyClient::connect_trusting(url, None)
+    }
+
+    /// Connects to a `wss://` URL trusting the CA certificate in `ca`
+    /// (PEM) only.
+    pub fn connect_trusting(url: &str, ca: Option<&Path>) -> PyClient {
         let script = root().join("tests/py/ws_client.py");
-        let mut child = Command::new("python3")
+        let mut cmd = Command::new("python3");
+        if let Some(ca) = ca {
+            cmd.env("WS_CA_FILE", ca);
+        }
+        let mut child = cmd
             .arg("-u")
             .arg(&script)
             .arg(url)

@@ -3,6 +3,8 @@
 Rust integration tests drive over stdin/stdout, one command per line.
 
 usage: python3 tests/py/ws_client.py ws://127.0.0.1:PORT/
+       WS_CA_FILE=ca.pem python3 tests/py/ws_client.py wss://127.0.0.1:PORT/
+       (wss:// trusts only the CA certificate in $WS_CA_FILE)
 
 On connect it prints `open`. Then, for each stdin line:
 
@@ -21,6 +23,8 @@ exit non-zero. The script never waits longer than the seconds it is given.
 """
 
 import json
+import os
+import ssl
 import sys
 import time
 
@@ -55,7 +59,12 @@ def main() -> int:
     url = sys.argv[1]
     # proxy=None: never route loopback through an environment proxy.
     # ping_interval=None: the tests decide when pings happen.
-    ws = connect(url, proxy=None, open_timeout=10, ping_interval=None, close_timeout=5)
+    tls = None
+    if url.startswith("wss://"):
+        tls = ssl.create_default_context(cafile=os.environ["WS_CA_FILE"])
+    ws = connect(
+        url, ssl=tls, proxy=None, open_timeout=10, ping_interval=None, close_timeout=5
+    )
     say("open")
     for raw in sys.stdin:
         cmd, _, arg = raw.rstrip("\n").partition(" ")
