@@ -196,6 +196,31 @@ struct ServeArgs {
     /// with it, joining a channel needs `token=` (docs/operations.md).
     #[arg(long = "channel-secret-file", value_name = "PATH")]
     channel_secret_file: Option<PathBuf>,
+    /// Admin HTTP endpoint (GET /metrics, /stats, /connections; POST
+    /// /publish), e.g. 127.0.0.1:9090, or `off`. No authentication: keep it
+    /// on loopback.
+    #[arg(long, default_value = "off")]
+    admin: String,
+    /// Control socket path (stats, connections, kick, publish, events), or
+    /// `off`.
+    #[arg(long, default_value = "off")]
+    control: String,
+    /// Permissions of the control socket file (octal).
+    #[arg(long = "control-mode", default_value = "600")]
+    control_mode: String,
+    /// Most admin connections, and most control connections, at once.
+    #[arg(long = "ops-max-connections", default_value_t = 64)]
+    ops_max_connections: usize,
+    /// Most bytes of replies or events waiting for one admin/control reader;
+    /// an events subscriber past it loses events (counted, and told).
+    #[arg(long = "ops-max-queued", default_value = "1MiB", value_parser = parse_size)]
+    ops_max_queued: u64,
+    /// Time an admin connection has from accept to its response.
+    #[arg(long = "admin-timeout", default_value = "10s", value_parser = parse_duration)]
+    admin_timeout: Duration,
+    /// Channels listed by name in stats and /metrics (the largest ones).
+    #[arg(long = "stats-channels", default_value_t = 100)]
+    stats_channels: usize,
 }
 
 fn off_or<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<T>, String> {
@@ -263,6 +288,20 @@ impl ServeArgs {
                     key: key.clone(),
                 }),
                 _ => None,
+            },
+            ops: crate::server::OpsConfig {
+                admin: off_or(&self.admin, "admin")?,
+                control: (self.control != "off").then(|| PathBuf::from(&self.control)),
+                control_mode: u32::from_str_radix(&self.control_mode, 8).map_err(|_| {
+                    format!(
+                        "--control-mode {:?}: expected octal, e.g. 600",
+                        self.control_mode
+                    )
+                })?,
+                max_connections: self.ops_max_connections,
+                max_queued_bytes: usize_of(self.ops_max_queued, "ops-max-queued")?,
+                admin_timeout: self.admin_timeout,
+                max_channels_listed: self.stats_channels,
             },
             ..ServerConfig::default()
         })
@@ -462,6 +501,12 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if let Some(r) = b.rpc {
         let _ = writeln!(out, "listening rpc {r}");
+    }
+    if let Some(a) = b.admin {
+        let _ = writeln!(out, "listening admin {a}");
+    }
+    if let Some(p) = &b.control {
+        let _ = writeln!(out, "listening control {}", p.display());
     }
     let _ = writeln!(out, "ready");
     let _ = out.flush();

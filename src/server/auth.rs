@@ -339,7 +339,7 @@ fn token_param(query: Option<&str>) -> Result<Option<String>, Refusal> {
 }
 
 /// Decodes `%XX` escapes (and `+` stays `+`); the result must be ASCII.
-fn percent_decode(v: &str) -> Option<String> {
+pub(crate) fn percent_decode(v: &str) -> Option<String> {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::AuthConfig;
+use super::ops::OpsConfig;
 use super::route::ChannelLimits;
 use super::tls::TlsFiles;
 use crate::cidr::Cidr;
@@ -87,6 +88,8 @@ pub struct ServerConfig {
     /// TLS on the WebSocket listener (`wss://`): certificate chain and key
     /// files, reloaded on SIGHUP. Default `None` (plain `ws://`).
     pub tls: Option<TlsFiles>,
+    /// The control socket and the admin HTTP endpoint. Default: both off.
+    pub ops: OpsConfig,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +119,7 @@ impl Default for ServerConfig {
             rpc: None,
             auth: AuthConfig::default(),
             tls: None,
+            ops: OpsConfig::default(),
         }
     }
 }

@@ -76,9 +76,13 @@ impl Routes {
     }
 
     /// Channels with at least one member.
-    #[cfg(test)]
-    fn channel_count(&self) -> usize {
+    pub(crate) fn channel_count(&self) -> usize {
         self.channels.len()
+    }
+
+    /// Every channel with its number of members.
+    pub(crate) fn channel_sizes(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.channels.iter().map(|(c, m)| (&**c, m.len()))
     }
 }
 
@@ -91,7 +95,8 @@ enum FrameRef<'a> {
     Own(MessageKind, &'a [u8]),
 }
 
-/// Queues a frame for one connection, or records why it was skipped.
+/// Queues a frame for one connection, or records why it was skipped. The
+/// bytes queued (0 when skipped).
 fn offer(
     key: usize,
     peer: &mut WsPeer,
@@ -100,13 +105,13 @@ fn offer(
     receipt: &mut Receipt,
     slow: &mut Vec<usize>,
     dirty: &mut Vec<usize>,
-) {
+) -> usize {
     let PeerState::Open(conn) = &peer.state else {
-        return;
+        return 0;
     };
     if !conn.can_send() {
         receipt.skipped_closing += 1;
-        return;
+        return 0;
     }
     // The size check comes before any per-connection compression: a frame
     // compressed with a shared context and then dropped would leave the
@@ -130,28 +135,30 @@ fn offer(
         if peer.out.queued_bytes() + len > limit {
             receipt.skipped_slow += 1;
             slow.push(key);
-            return;
+            return 0;
         }
     }
     let chunk = match frame {
         FrameRef::Shared(f) => Chunk::Shared(Rc::clone(f)),
         FrameRef::Own(kind, payload) => {
             let PeerState::Open(conn) = &mut peer.state else {
-                return;
+                return 0;
             };
             if conn.send_message(kind, payload).is_err() {
                 receipt.skipped_closing += 1;
-                return;
+                return 0;
             }
             Chunk::Owned(conn.take_transmit())
         }
     };
+    let queued = peer.out.queued_bytes();
     peer.out.push(chunk);
     if !peer.dirty {
         peer.dirty = true;
         dirty.push(key);
     }
     receipt.queued += 1;
+    peer.out.queued_bytes() - queued
 }
 
 /// The frames of one publish, each built on first use: plain, and
@@ -302,10 +309,11 @@ impl Server {
         let mut receipt = Receipt::default();
         let mut slow = Vec::new();
         let mut compressions = 0;
+        let mut bytes = 0;
         let mut visit = |key: usize, entry: Option<&mut Entry>| {
             if let Some(Entry::Ws(peer)) = entry {
                 let frame = frames.for_peer(peer.deflate, &mut self.deflaters, &mut compressions);
-                offer(
+                bytes += offer(
                     key,
                     peer,
                     frame,
@@ -329,6 +337,7 @@ impl Server {
             self.close_slow_consumer(key, now);
         }
         self.stats.deflate_compressions += compressions;
+        self.stats.bytes_queued += bytes as u64;
         self.stats.record(&receipt, payload.len());
         receipt
     }

@@ -25,6 +25,7 @@ mod error;
 mod hub;
 pub mod ingress;
 pub mod notify;
+mod ops;
 mod outbound;
 mod peer;
 mod route;
@@ -49,6 +50,7 @@ use slab::Slab;
 pub use auth::{AuthConfig, ChannelSecret, OriginPattern};
 pub use config::{ClientMessages, ServerConfig};
 pub use error::ServerError;
+pub use ops::OpsConfig;
 pub use route::{BadConnId, ChannelLimits, ConnId, NodeId, Route};
 pub use stats::{Receipt, Stats};
 pub use tls::{TlsError, TlsFiles};
@@ -58,6 +60,7 @@ use hub::Routes;
 use ingress::rpc::RpcConn;
 use ingress::stdin::StdinSource;
 use ingress::unix::UnixWriter;
+use ops::{ADMIN_LISTENER, CONTROL_LISTENER, Ops, OpsConn};
 use peer::{Deadline, PeerCx, PeerState, WsPeer};
 use route::IdGen;
 use sockets::{listen_tcp, set_write_interest};
@@ -88,6 +91,10 @@ pub struct BoundAddrs {
     pub unix: Option<PathBuf>,
     /// The MessagePack-RPC listener, if on.
     pub rpc: Option<SocketAddr>,
+    /// The admin HTTP listener, if on.
+    pub admin: Option<SocketAddr>,
+    /// The control socket path, if on.
+    pub control: Option<PathBuf>,
     /// This process's connection-id prefix.
     pub node: NodeId,
     /// The WebSocket listener speaks TLS (`wss://`).
@@ -103,6 +110,8 @@ enum Entry {
     Ws(WsPeer),
     Unix(UnixWriter),
     Rpc(RpcConn),
+    /// An admin HTTP or control-socket connection (docs/operations.md).
+    Ops(OpsConn),
 }
 
 /// The server. [`Server::bind`] opens every listener; [`Server::run`] runs
@@ -139,6 +148,8 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
     /// systemd's `$NOTIFY_SOCKET`, when run as a `Type=notify` service.
     notifier: Option<notify::Notifier>,
+    /// The admin endpoint and the control socket.
+    ops: Ops,
 }
 
 impl Server {
@@ -204,6 +215,7 @@ impl Server {
         } else {
             None
         };
+        let ops = Ops::bind(&cfg.ops, cfg.listen_backlog, poll.registry())?;
         let node = NodeId::random();
         let mut signals =
             Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(bind_err("signal handlers"))?;
@@ -215,6 +227,8 @@ impl Server {
             udp: udp_addr,
             unix: unix.as_ref().map(|(_, p)| p.clone()),
             rpc: rpc_addr,
+            admin: ops.admin_addr().map_err(ServerError::Poll)?,
+            control: ops.control_path(),
             node,
             tls: tls.is_some(),
         };
@@ -247,6 +261,7 @@ impl Server {
                 warn!("no readiness notification: {e}");
                 None
             }),
+            ops,
         })
     }
 
@@ -288,6 +303,8 @@ impl Server {
                     UNIX_LISTENER => self.accept_unix(),
                     RPC_LISTENER => self.accept_rpc(),
                     STDIN => self.on_stdin(),
+                    ADMIN_LISTENER => self.accept_ops(true, now),
+                    CONTROL_LISTENER => self.accept_ops(false, now),
                     SIGNALS => self.on_signal(now),
                     Token(key) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -370,10 +387,11 @@ impl Server {
                 Some(Entry::Ws(peer)) => peer.stream.read(&mut self.scratch),
                 Some(Entry::Unix(w)) => w.stream.read(&mut self.scratch),
                 Some(Entry::Rpc(c)) => c.stream.read(&mut self.scratch),
+                Some(Entry::Ops(c)) => c.stream.read(&mut self.scratch),
                 None => return,
             };
             match n {
-                Ok(0) => return self.on_eof(key),
+                Ok(0) => return self.on_eof(key, now),
                 Ok(n) => {
                     if !self.on_data(key, n, now) {
                         return;
@@ -409,14 +427,19 @@ impl Server {
                     stats: &mut self.stats,
                 };
                 let d = peer.on_bytes(&self.scratch[..n], &mut cx, now);
-                if was_handshake && peer.is_upgraded() {
+                let joined = was_handshake && peer.is_upgraded();
+                if joined {
                     // Joined before its own first messages are published.
                     self.routes.join(key, peer.id, &peer.channels);
+                }
+                if joined {
+                    self.ops_connected(key);
                 }
                 d
             }
             Some(Entry::Unix(_)) => return self.on_unix_data(key, n),
             Some(Entry::Rpc(_)) => return self.on_rpc_data(key, n),
+            Some(Entry::Ops(_)) => return self.on_ops_data(key, n, now),
             None => return false,
         };
         self.apply_deadline(key, deadline);
@@ -455,7 +478,7 @@ impl Server {
         }
     }
 
-    fn on_eof(&mut self, key: usize) {
+    fn on_eof(&mut self, key: usize, now: Instant) {
         if let Some(Entry::Ws(peer)) = self.entries.get(key) {
             if matches!(peer.state, PeerState::Open(_)) && peer.close.is_none() {
                 debug!("id={} closed TCP without a close frame", peer.id);
@@ -465,6 +488,7 @@ impl Server {
             Some(Entry::Unix(_)) => self.on_unix_eof(key),
             // Answers what was sent, then removes the entry once written.
             Some(Entry::Rpc(_)) => return self.on_rpc_eof(key),
+            Some(Entry::Ops(_)) => return self.on_ops_eof(key, now),
             _ => {}
         }
         self.remove(key);
@@ -484,6 +508,8 @@ impl Server {
         while let Some((key, serial)) = self.timers.pop_due(now) {
             let outcome = match self.entries.get_mut(key) {
                 Some(Entry::Ws(peer)) if peer.timer == serial => peer.on_deadline(&self.cfg, now),
+                // An admin connection past --admin-timeout.
+                Some(Entry::Ops(c)) if c.timer == serial && serial != 0 => None,
                 _ => continue, // stale entry
             };
             match outcome {
@@ -503,6 +529,7 @@ impl Server {
                 (&mut peer.dirty, wants)
             }
             Some(Entry::Rpc(c)) => (&mut c.dirty, !c.out.is_empty()),
+            Some(Entry::Ops(c)) => (&mut c.dirty, !c.out.is_empty()),
             _ => return,
         };
         if !*dirty && wants {
@@ -515,9 +542,16 @@ impl Server {
     fn flush_dirty(&mut self, now: Instant) {
         let dirty = std::mem::take(&mut self.dirty);
         for &key in &dirty {
-            if let Some(Entry::Rpc(_)) = self.entries.get(key) {
-                self.flush_rpc(key);
-                continue;
+            match self.entries.get(key) {
+                Some(Entry::Rpc(_)) => {
+                    self.flush_rpc(key);
+                    continue;
+                }
+                Some(Entry::Ops(_)) => {
+                    self.flush_ops(key);
+                    continue;
+                }
+                _ => {}
             }
             let Some(Entry::Ws(peer)) = self.entries.get_mut(key) else {
                 continue;
@@ -544,8 +578,15 @@ impl Server {
                 }
             }
         }
-        self.dirty = dirty;
+        // A connection removed above queued a disconnect event for the
+        // `events` subscribers: flush them too (at most once more, as
+        // flushing a subscriber produces no event).
+        let added = std::mem::replace(&mut self.dirty, dirty);
         self.dirty.clear();
+        if !added.is_empty() {
+            self.dirty = added;
+            self.flush_dirty(now);
+        }
     }
 
     /// Drops an entry, logging how a WebSocket connection ended.
@@ -560,6 +601,7 @@ impl Server {
                 if peer.is_upgraded() {
                     self.routes.leave(key, peer.id, &peer.channels);
                     self.stats.connections_closed += 1;
+                    self.ops_disconnected(&peer);
                     let (code, reason, by) = peer.close_summary();
                     info!(
                         "close id={} peer={} code={code} by={by} reason={reason:?}",
@@ -573,6 +615,7 @@ impl Server {
             Entry::Rpc(mut c) => {
                 let _ = self.poll.registry().deregister(&mut c.stream);
             }
+            Entry::Ops(c) => self.ops_removed(key, c),
         }
     }
 
@@ -604,6 +647,7 @@ impl Server {
         if let Some(mut l) = self.rpc.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        self.ops.close_listeners(self.poll.registry());
         self.stdin = None;
         let keys: Vec<usize> = self.entries.iter().map(|(k, _)| k).collect();
         for key in keys {
@@ -621,7 +665,7 @@ impl Server {
                     }
                     _ => Deadline::Keep,
                 },
-                Some(Entry::Unix(_) | Entry::Rpc(_)) => {
+                Some(Entry::Unix(_) | Entry::Rpc(_) | Entry::Ops(_)) => {
                     self.remove(key);
                     continue;
                 }

@@ -269,13 +269,16 @@ impl WsPeer {
             input = &input[n..];
             for event in cx.events.drain(..) {
                 match event {
-                    Event::Message { kind, data } => match cx.cfg.client_messages {
-                        ClientMessages::Broadcast => cx.publish.push((kind, data)),
-                        ClientMessages::Echo => {
-                            let _ = conn.send_message(kind, &data);
+                    Event::Message { kind, data } => {
+                        cx.stats.client_messages += 1;
+                        match cx.cfg.client_messages {
+                            ClientMessages::Broadcast => cx.publish.push((kind, data)),
+                            ClientMessages::Echo => {
+                                let _ = conn.send_message(kind, &data);
+                            }
+                            ClientMessages::Ignore => {}
                         }
-                        ClientMessages::Ignore => {}
-                    },
+                    }
                     Event::Ping(_) | Event::Pong(_) => {}
                     Event::Closed { code, reason } => {
                         if self.close.is_none() {

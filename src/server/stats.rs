@@ -58,12 +58,30 @@ pub struct Stats {
     pub token_expired: u64,
     /// Upgrade requests asking for a channel their token does not grant (403).
     pub token_wrong_channel: u64,
+    /// Messages received from WebSocket clients (published, echoed or ignored per `--client-messages`).
+    pub client_messages: u64,
+    /// Bytes queued for WebSocket clients by publishes: frame header and payload, once per recipient.
+    pub bytes_queued: u64,
+    /// Connections closed by a control-socket `kick`.
+    pub kicks: u64,
+    /// Control-socket commands handled.
+    pub control_commands: u64,
+    /// Control-socket commands answered with an error, and control connections closed for an over-long line.
+    pub control_errors: u64,
+    /// Connect/disconnect events not queued for an `events` subscriber that was not reading (it is told how many).
+    pub events_dropped: u64,
+    /// Admin HTTP requests answered.
+    pub admin_requests: u64,
+    /// Admin HTTP requests answered with a 4xx or 5xx status.
+    pub admin_errors: u64,
+    /// Admin HTTP and control connections refused at `--ops-max-connections`.
+    pub ops_connections_refused: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 20] {
+    pub fn fields(&self) -> [(&'static str, u64); 29] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -86,6 +104,15 @@ impl Stats {
             token_invalid,
             token_expired,
             token_wrong_channel,
+            client_messages,
+            bytes_queued,
+            kicks,
+            control_commands,
+            control_errors,
+            events_dropped,
+            admin_requests,
+            admin_errors,
+            ops_connections_refused,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -108,6 +135,15 @@ impl Stats {
             ("token_invalid", token_invalid),
             ("token_expired", token_expired),
             ("token_wrong_channel", token_wrong_channel),
+            ("client_messages", client_messages),
+            ("bytes_queued", bytes_queued),
+            ("kicks", kicks),
+            ("control_commands", control_commands),
+            ("control_errors", control_errors),
+            ("events_dropped", events_dropped),
+            ("admin_requests", admin_requests),
+            ("admin_errors", admin_errors),
+            ("ops_connections_refused", ops_connections_refused),
         ]
     }
 

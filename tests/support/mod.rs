@@ -19,6 +19,10 @@ pub struct Srv {
     pub udp: SocketAddr,
     pub unix: PathBuf,
     pub rpc: Option<SocketAddr>,
+    /// The admin HTTP endpoint (`--admin`), when on.
+    pub admin: Option<SocketAddr>,
+    /// The control socket (`--control`), when on.
+    pub control: Option<PathBuf>,
     /// The server's stdin, when started with [`Srv::start_with_stdin`].
     pub stdin: Option<ChildStdin>,
     stderr: Arc<Mutex<String>>,
@@ -47,6 +51,7 @@ impl Srv {
         let stderr = collect(child.stderr.take().expect("stderr piped"));
         let stdout = Lines::spawn(child.stdout.take().expect("stdout piped"));
         let (mut ws, mut udp, mut rpc) = (None, None, None);
+        let (mut admin, mut control) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -65,6 +70,10 @@ impl Srv {
                 udp = Some(a.parse().expect("udp address"));
             } else if let Some(a) = line.strip_prefix("listening rpc ") {
                 rpc = Some(a.parse().expect("rpc address"));
+            } else if let Some(a) = line.strip_prefix("listening admin ") {
+                admin = Some(a.parse().expect("admin address"));
+            } else if let Some(p) = line.strip_prefix("listening control ") {
+                control = Some(PathBuf::from(p));
             } else if line == "ready" {
                 break;
             }
@@ -75,6 +84,8 @@ impl Srv {
             udp: udp.expect("a `listening udp` line"),
             unix,
             rpc,
+            admin,
+            control,
             stdin,
             stderr,
             _stdout: stdout,
@@ -143,6 +154,9 @@ impl Drop for Srv {
         }
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.unix);
+        if let Some(c) = &self.control {
+            let _ = std::fs::remove_file(c);
+        }
     }
 }
 
