@@ -264,6 +264,38 @@ fn events_stream_connects_and_disconnects_with_close_codes() {
     );
     assert!(ctl.text("help")[0].starts_with("commands"));
     assert!(ctl.text("bogus")[0].starts_with("error: unknown command \"bogus\""));
+    // A second server cannot take the same control socket; on SIGTERM the
+    // file is removed.
+    let out = Command::new(common::BIN)
+        .args([
+            "serve",
+            "--ws",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--unix",
+            "off",
+            "--control",
+        ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another running instance answers on it (use --control PATH"),
+        "{err}"
+    );
+    let mut s = s;
+    common::signal(s.child.id(), "TERM");
+    assert!(
+        common::wait_exit(&mut s.child, Duration::from_secs(10)).is_some_and(|st| st.success())
+    );
+    assert!(
+        !path.exists(),
+        "the control socket file is removed at shutdown"
+    );
 }
 
 #[test]

@@ -27,14 +27,14 @@ def main() -> int:
         body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
         print(f"refused {e.response.status_code} {json.dumps(body)}", flush=True)
         return 0
-    print("open", flush=True)
-    if recv is not None:
-        try:
-            msg = ws.recv(timeout=recv)
-            print("text " + json.dumps(msg) if isinstance(msg, str) else "binary " + msg.hex(), flush=True)
-        except TimeoutError:
-            print("timeout", flush=True)
-    ws.close()
+    with ws:
+        print("open", flush=True)
+        if recv is not None:
+            try:
+                msg = ws.recv(timeout=recv)
+                print("text " + json.dumps(msg) if isinstance(msg, str) else "binary " + msg.hex(), flush=True)
+            except TimeoutError:
+                print("timeout", flush=True)
     return 0
 
 

@@ -118,7 +118,19 @@ impl Ops {
         };
         let control = match &cfg.control {
             Some(path) => {
-                let mut l = super::ingress::unix::bind(path, cfg.control_mode)?;
+                let mut l = super::ingress::unix::bind(path, cfg.control_mode).map_err(|e| {
+                    match e {
+                        // The publish socket's advice (--unix) does not apply here.
+                        ServerError::UnixSocketInUse(p) => ServerError::Bind {
+                            what: format!("control socket {}", p.display()),
+                            source: io::Error::new(
+                                io::ErrorKind::AddrInUse,
+                                "another running instance answers on it (use --control PATH for a different socket)",
+                            ),
+                        },
+                        e => e,
+                    }
+                })?;
                 registry
                     .register(&mut l, CONTROL_LISTENER, Interest::READABLE)
                     .map_err(ServerError::Poll)?;
