@@ -704,6 +704,19 @@ fn admin_and_control_limits() {
     let r = ask(b"POST /publish HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
     assert_eq!(r.status, 411);
     assert_eq!(ask(b"\x16\x03\x01garbage\r\n\r\n").status, 400);
+    // A request that arrives a byte at a time is read whole (the head's end
+    // is found across reads).
+    let mut h = common::raw_tcp(admin);
+    h.set_nodelay(true).unwrap();
+    for b in b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n" {
+        h.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(
+        common::read_http_reply(&mut h, Duration::from_secs(5)).status,
+        200
+    );
+    drop(h);
     let stats = c1.json("stats");
     assert_eq!(json_num(&stats, "admin_errors"), 4, "{stats}");
     // The WebSocket port still publishes nothing from HTTP.
