@@ -19,7 +19,9 @@
 #   3. playwright-core (pinned) with npm into tests/browser/node_modules, from
 #      tests/browser/package.json + package-lock.json (`npm ci`; `npm install`
 #      writes the lock file when it is missing). No browser is downloaded:
-#      the tests drive Debian's /usr/bin/chromium.
+#      the tests drive Debian's /usr/bin/chromium. Likewise the socket.io
+#      emitter (@socket.io/redis-emitter and the redis client) into
+#      tests/socketio/node_modules, for tests/cluster.rs.
 #   4. The Autobahn testsuite (wstest), via autobahn/install.sh.
 #
 # Env: PYTHON  the Python 3 interpreter the tests use (default: python3 on PATH)
@@ -35,6 +37,7 @@ NODE_MIN_MAJOR=20
 APT_PKGS=(netcat-openbsd redis-server chromium systemd curl)
 
 BROWSER_DIR="$ROOT/tests/browser"
+SOCKETIO_DIR="$ROOT/tests/socketio"
 START=$(date +%s)
 SUMMARY=()
 
@@ -106,6 +109,7 @@ if ! nc_is_openbsd; then
     nc_is_openbsd || die "nc is not netcat-openbsd"
 fi
 command -v redis-server >/dev/null 2>&1 || die "redis-server not on PATH"
+command -v redis-cli >/dev/null 2>&1 || die "redis-cli not on PATH (Debian: redis-tools, a dependency of redis-server)"
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing"
 command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze not on PATH"
 
@@ -172,18 +176,30 @@ fi
 # browser download (playwright-core has no install script; this is belt and braces).
 npm_flags=(--no-audit --no-fund --loglevel=error)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-if [ -f "$BROWSER_DIR/package-lock.json" ] &&
-    (cd "$BROWSER_DIR" && npm ls --depth=0 >/dev/null 2>&1); then
-    SUMMARY+=("npm: tests/browser/node_modules up to date")
-elif [ -f "$BROWSER_DIR/package-lock.json" ]; then
-    log "npm ci in tests/browser"
-    (cd "$BROWSER_DIR" && npm ci "${npm_flags[@]}")
-    SUMMARY+=("npm: npm ci in tests/browser ($(since "$t")s)")
-else
-    log "npm install in tests/browser (writes package-lock.json)"
-    (cd "$BROWSER_DIR" && npm install "${npm_flags[@]}" --omit-lockfile-registry-resolved)
-    SUMMARY+=("npm: npm install in tests/browser, wrote package-lock.json ($(since "$t")s)")
-fi
+# One npm directory: `npm ci` from its committed lock file when node_modules is
+# not already in step with it (`npm install` writes the lock file if missing).
+npm_dir() {
+    local dir="$1" name
+    name=${dir#"$ROOT"/}
+    if [ -f "$dir/package-lock.json" ] && (cd "$dir" && npm ls --depth=0 >/dev/null 2>&1); then
+        SUMMARY+=("npm: $name/node_modules up to date")
+    elif [ -f "$dir/package-lock.json" ]; then
+        log "npm ci in $name"
+        (cd "$dir" && npm ci "${npm_flags[@]}")
+        SUMMARY+=("npm: npm ci in $name ($(since "$t")s)")
+    else
+        log "npm install in $name (writes package-lock.json)"
+        (cd "$dir" && npm install "${npm_flags[@]}" --omit-lockfile-registry-resolved)
+        SUMMARY+=("npm: npm install in $name, wrote package-lock.json ($(since "$t")s)")
+    fi
+}
+npm_dir "$BROWSER_DIR"
+# The socket.io emitter tests (tests/cluster.rs): the real @socket.io/redis-emitter
+# and its redis client, pinned by tests/socketio/package.json + package-lock.json.
+t=$(date +%s)
+npm_dir "$SOCKETIO_DIR"
+[ -f "$SOCKETIO_DIR/node_modules/@socket.io/redis-emitter/package.json" ] ||
+    die "tests/socketio/node_modules lacks @socket.io/redis-emitter"
 pw_version=$(node -p "require('$BROWSER_DIR/node_modules/playwright-core/package.json').version")
 [ "$pw_version" = "$PLAYWRIGHT_CORE_VERSION" ] ||
     log "note: tests/browser has playwright-core $pw_version (this script's pin: $PLAYWRIGHT_CORE_VERSION; package.json wins)"

@@ -12,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::cidr::Cidr;
 use crate::client::{BlockingClient, ClientError};
 use crate::protocol::{CloseCode, Event, Limits, MessageKind};
-use crate::server::{ClientMessages, Server, ServerConfig};
+use crate::server::{ClientMessages, ClusterConfig, Server, ServerConfig, valid_redis_prefix};
 use crate::units::{parse_duration, parse_size};
 
 /// A small, fast WebSocket broadcast server: push a message over UDP or a
@@ -184,6 +184,28 @@ struct ServeArgs {
     /// The certificate's private key (PEM: PKCS#8, RSA or EC); needs --tls-cert.
     #[arg(long = "tls-key", value_name = "PATH", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Cluster mode: act as one with every node on this Redis server
+    /// (redis://HOST:PORT[/DB]; docs/cluster.md). Off: a single node, no
+    /// Redis needed.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Prefix of the Redis channel names (PREFIX:all, PREFIX:ch:NAME, ...).
+    #[arg(long = "redis-prefix", default_value = "wsbroadcaster")]
+    redis_prefix: String,
+    /// Also deliver what socket.io emitters publish (KEY#/#... channels,
+    /// MessagePack packets) as JSON text messages. Needs --redis (without
+    /// it, this and the other cluster flags have no effect).
+    #[arg(long = "socketio-emitter")]
+    socketio_emitter: bool,
+    /// The socket.io emitters' key (their `key` option).
+    #[arg(long = "socketio-key", default_value = "socket.io")]
+    socketio_key: String,
+    /// How often each node publishes a heartbeat on Redis.
+    #[arg(long = "cluster-heartbeat", default_value = "1s", value_parser = parse_duration)]
+    cluster_heartbeat: Duration,
+    /// Resubscribe when none of our heartbeats came back for this long.
+    #[arg(long = "cluster-stall-timeout", default_value = "3s", value_parser = parse_duration)]
+    cluster_stall_timeout: Duration,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -303,6 +325,7 @@ impl ServeArgs {
                 admin_timeout: self.admin_timeout,
                 max_channels_listed: self.stats_channels,
             },
+            cluster: self.cluster()?,
             ..ServerConfig::default()
         })
     }
@@ -324,6 +347,42 @@ impl ServeArgs {
             allowed_origins: self.allow_origin.clone(),
             channel_secret,
         })
+    }
+
+    fn cluster(&self) -> Result<Option<ClusterConfig>, String> {
+        let Some(url) = &self.redis else {
+            if self.socketio_emitter {
+                log::warn!("--socketio-emitter has no effect without --redis");
+            }
+            return Ok(None);
+        };
+        let mut c = ClusterConfig::new(url).map_err(|e| format!("--redis {e}"))?;
+        if !valid_redis_prefix(&self.redis_prefix) {
+            return Err(format!(
+                "--redis-prefix {:?}: expected 1 to 64 bytes of A-Z a-z 0-9 _ . - :",
+                self.redis_prefix
+            ));
+        }
+        c.prefix = self.redis_prefix.clone();
+        if self.socketio_emitter {
+            if !valid_redis_prefix(&self.socketio_key) {
+                return Err(format!(
+                    "--socketio-key {:?}: expected 1 to 64 bytes of A-Z a-z 0-9 _ . - :",
+                    self.socketio_key
+                ));
+            }
+            c.socketio_key = Some(self.socketio_key.clone());
+        }
+        if self.cluster_heartbeat.is_zero() || self.cluster_stall_timeout <= self.cluster_heartbeat
+        {
+            return Err(
+                "--cluster-stall-timeout must be longer than --cluster-heartbeat (which must be more than 0)"
+                    .into(),
+            );
+        }
+        c.heartbeat = self.cluster_heartbeat;
+        c.stall_timeout = self.cluster_stall_timeout;
+        Ok(Some(c))
     }
 }
 

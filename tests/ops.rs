@@ -402,14 +402,20 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":2,"skipped_slow":0,"skipped_closing":0}"#)
+        (
+            200,
+            r#"{"queued":2,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
+        )
     );
     a.expect_text("hello news");
     b.expect_text("hello news");
     let (st, body, _) = curl(&["--data-binary", "to all"], &format!("{base}/publish"));
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":4,"skipped_slow":0,"skipped_closing":0}"#)
+        (
+            200,
+            r#"{"queued":4,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
+        )
     );
     for cl in [&mut a, &mut b, &mut c, &mut d] {
         cl.expect_text("to all");
@@ -420,7 +426,10 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":1,"skipped_slow":0,"skipped_closing":0}"#)
+        (
+            200,
+            r#"{"queued":1,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
+        )
     );
     c.expect_text("just you");
     let (st, body, _) = curl(
@@ -429,7 +438,10 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":0,"skipped_slow":0,"skipped_closing":0}"#)
+        (
+            200,
+            r#"{"queued":0,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
+        )
     );
 
     // A large body sent after `Expect: 100-continue` (what curl asks for
@@ -441,7 +453,10 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":2,"skipped_slow":0,"skipped_closing":0}"#)
+        (
+            200,
+            r#"{"queued":2,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
+        )
     );
     assert!(verbose.contains("HTTP/1.1 100 Continue"), "{verbose}");
     b.expect_text(&big);
@@ -474,7 +489,7 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     let mut sent = 0;
     let receipt = loop {
         let r = ctl.json(&format!("publish @id:{slow_id} {chunk}"));
-        if r != r#"{"queued":1,"skipped_slow":0,"skipped_closing":0}"# {
+        if r != r#"{"queued":1,"skipped_slow":0,"skipped_closing":0,"relayed":false}"# {
             break r;
         }
         sent += 1;
@@ -482,7 +497,7 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     };
     assert_eq!(
         receipt,
-        r#"{"queued":0,"skipped_slow":1,"skipped_closing":0}"#
+        r#"{"queued":0,"skipped_slow":1,"skipped_closing":0,"relayed":false}"#
     );
     // It is being closed now (waiting for its close frame): skipped as closing.
     let (st, body, _) = curl(
@@ -491,7 +506,10 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":0,"skipped_slow":0,"skipped_closing":1}"#)
+        (
+            200,
+            r#"{"queued":0,"skipped_slow":0,"skipped_closing":1,"relayed":false}"#
+        )
     );
     // A kicked connection that has not answered the close yet: closing too.
     let (_kicked, kicked_id) = raw_upgraded(s.ws, &mut ctl);
@@ -505,7 +523,10 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
     assert_eq!(
         (st, body.as_str()),
-        (200, r#"{"queued":0,"skipped_slow":0,"skipped_closing":1}"#)
+        (
+            200,
+            r#"{"queued":0,"skipped_slow":0,"skipped_closing":1,"relayed":false}"#
+        )
     );
     // The control socket's publish answers receipts too, in both forms.
     assert_eq!(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::AuthConfig;
+use super::cluster::ClusterConfig;
 use super::ops::OpsConfig;
 use super::route::ChannelLimits;
 use super::tls::TlsFiles;
@@ -90,6 +91,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// The control socket and the admin HTTP endpoint. Default: both off.
     pub ops: OpsConfig,
+    /// Cluster mode through Redis pub/sub (`--redis`), or `None` for a
+    /// single node. Default off.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +124,7 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             tls: None,
             ops: OpsConfig::default(),
+            cluster: None,
         }
     }
 }

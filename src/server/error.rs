@@ -22,6 +22,8 @@ pub enum ServerError {
     Poll(io::Error),
     /// The TLS certificate or key cannot be used.
     Tls(super::tls::TlsError),
+    /// Cluster mode could not start (a bad Redis URL, or its threads).
+    Cluster(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -42,6 +44,7 @@ impl std::fmt::Display for ServerError {
             }
             ServerError::Poll(e) => write!(f, "event loop failed: {e}"),
             ServerError::Tls(e) => write!(f, "TLS: {e}"),
+            ServerError::Cluster(e) => write!(f, "cluster mode (--redis): {e}"),
         }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use log::warn;
 
+use super::cluster::wire::Target;
 use super::outbound::Chunk;
 use super::peer::{Deadline, PeerDeflate, PeerState, WsPeer};
 use super::route::{ConnId, Route};
@@ -257,7 +258,27 @@ impl Server {
     /// limit is a slow consumer: its unstarted frames are dropped and it is
     /// closed with 1008, so it can neither hold unbounded memory nor slow
     /// anyone else down.
+    ///
+    /// In cluster mode the message is also relayed to the other nodes
+    /// (once; see `cluster`): this node's clients get it from here, at once,
+    /// whatever the state of Redis.
     pub(crate) fn publish(
+        &mut self,
+        route: &Route,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        let mut receipt = self.publish_local(route, kind, payload, now);
+        if let Some(c) = self.cluster.as_mut() {
+            receipt.relayed = c.relay(Target::of(route), kind, payload);
+        }
+        receipt
+    }
+
+    /// Publishes to this node's clients only (what arrives from the other
+    /// nodes ends here).
+    pub(crate) fn publish_local(
         &mut self,
         route: &Route,
         kind: MessageKind,
@@ -294,10 +315,27 @@ impl Server {
         for c in channels.iter() {
             self.targets.extend(self.routes.members(c));
         }
-        if channels.len() > 1 {
-            self.targets.sort_unstable();
-            self.targets.dedup();
+        let target = self
+            .cluster
+            .is_some()
+            .then(|| Target::Channels(channels.iter().map(|c| c.to_string()).collect()));
+        let mut receipt = self.deliver_to_targets(kind, payload, now);
+        if let (Some(c), Some(t)) = (self.cluster.as_mut(), target) {
+            receipt.relayed = c.relay(t, kind, payload);
         }
+        receipt
+    }
+
+    /// Delivers to the keys in `self.targets` (duplicates allowed: each
+    /// connection gets the message once), this node only.
+    pub(crate) fn deliver_to_targets(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        self.targets.sort_unstable();
+        self.targets.dedup();
         self.deliver(false, kind, payload, now)
     }
 

@@ -20,6 +20,7 @@
 //! registered only while a connection has bytes the kernel would not take.
 
 mod auth;
+mod cluster;
 mod config;
 mod error;
 mod hub;
@@ -38,16 +39,19 @@ mod tls;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, UdpSocket, UnixListener};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 pub use auth::{AuthConfig, ChannelSecret, OriginPattern};
+pub use cluster::ClusterConfig;
+pub use cluster::wire::valid_prefix as valid_redis_prefix;
 pub use config::{ClientMessages, ServerConfig};
 pub use error::ServerError;
 pub use ops::OpsConfig;
@@ -74,7 +78,9 @@ const UDP: Token = Token(usize::MAX - 2);
 const UNIX_LISTENER: Token = Token(usize::MAX - 3);
 const SIGNALS: Token = Token(usize::MAX - 4);
 const RPC_LISTENER: Token = Token(usize::MAX - 5);
-const STDIN: Token = Token(usize::MAX - 6);
+/// The loop's one `mio::Waker` (mio allows one per `Poll`), shared by the
+/// threads that hand it work: the stdin reader and the Redis subscriber.
+const WAKER: Token = Token(usize::MAX - 6);
 
 /// Size of the loop-wide receive buffer: every socket is read into it, and
 /// only an unfinished frame's bytes are kept per connection.
@@ -127,6 +133,8 @@ pub struct Server {
     unix: Option<(UnixListener, PathBuf)>,
     rpc: Option<TcpListener>,
     stdin: Option<StdinSource>,
+    /// The Redis link in cluster mode.
+    cluster: Option<cluster::Cluster>,
     signals: Signals,
     entries: Slab<Entry>,
     ws_count: usize,
@@ -207,9 +215,10 @@ impl Server {
             Some(l) => Some(l.local_addr().map_err(ServerError::Poll)?),
             None => None,
         };
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
         let stdin = if cfg.stdin {
             Some(
-                ingress::stdin::spawn(poll.registry(), STDIN, cfg.limits.max_message)
+                ingress::stdin::spawn(Arc::clone(&waker), cfg.limits.max_message)
                     .map_err(bind_err("the stdin reader"))?,
             )
         } else {
@@ -217,6 +226,18 @@ impl Server {
         };
         let ops = Ops::bind(&cfg.ops, cfg.listen_backlog, poll.registry())?;
         let node = NodeId::random();
+        let cluster = match &cfg.cluster {
+            Some(c) => {
+                let mut c = c.clone();
+                c.max_message = cfg.limits.max_message;
+                c.max_channel_name = cfg.channels.max_name_bytes;
+                Some(
+                    cluster::Cluster::start(&c, node, Arc::clone(&waker))
+                        .map_err(ServerError::Cluster)?,
+                )
+            }
+            None => None,
+        };
         let mut signals =
             Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(bind_err("signal handlers"))?;
         poll.registry()
@@ -242,6 +263,7 @@ impl Server {
             unix,
             rpc,
             stdin,
+            cluster,
             signals,
             entries: Slab::new(),
             ws_count: 0,
@@ -296,15 +318,21 @@ impl Server {
                 return Err(ServerError::Poll(e));
             }
             let now = Instant::now();
+            if let Some(c) = &self.cluster {
+                c.sync_stats(&mut self.stats);
+            }
             for ev in events.iter() {
                 match ev.token() {
                     WS_LISTENER => self.accept_ws(now),
                     UDP => self.on_udp_readable(),
                     UNIX_LISTENER => self.accept_unix(),
                     RPC_LISTENER => self.accept_rpc(),
-                    STDIN => self.on_stdin(),
                     ADMIN_LISTENER => self.accept_ops(true, now),
                     CONTROL_LISTENER => self.accept_ops(false, now),
+                    WAKER => {
+                        self.on_stdin();
+                        self.on_cluster();
+                    }
                     SIGNALS => self.on_signal(now),
                     Token(key) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

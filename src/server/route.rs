@@ -40,6 +40,12 @@ impl NodeId {
         NodeId(b)
     }
 
+    /// Parses six characters of `[a-z0-9]`.
+    pub fn parse(s: &str) -> Option<NodeId> {
+        let b: [u8; NODE_LEN] = s.as_bytes().try_into().ok()?;
+        b.iter().all(|c| ALPHABET.contains(c)).then_some(NodeId(b))
+    }
+
     fn as_str(&self) -> &str {
         // Only ALPHABET bytes are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("??????")
@@ -66,6 +72,11 @@ impl ConnId {
     /// The id of connection number `seq` of `node`.
     pub fn new(node: NodeId, seq: u64) -> ConnId {
         ConnId { node, seq }
+    }
+
+    /// The node (process) the connection belongs to.
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 }
 

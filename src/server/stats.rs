@@ -10,6 +10,8 @@ pub struct Receipt {
     pub skipped_slow: usize,
     /// Connections skipped because they are closing.
     pub skipped_closing: usize,
+    /// Cluster mode: handed to the Redis publisher for the other nodes.
+    pub relayed: bool,
 }
 
 /// Running totals since start.
@@ -76,12 +78,40 @@ pub struct Stats {
     pub admin_errors: u64,
     /// Admin HTTP and control connections refused at `--ops-max-connections`.
     pub ops_connections_refused: u64,
+    /// Cluster: messages published to Redis for the other nodes.
+    pub cluster_relayed: u64,
+    /// Cluster: messages that reached this node's clients only (Redis down, the
+    /// publisher's queue full, or PUBLISH failed).
+    pub cluster_relay_dropped: u64,
+    /// Cluster: messages from other nodes delivered here.
+    pub cluster_received: u64,
+    /// Cluster: raw messages from external emitters (`P:all`, `P:ch:NAME`,
+    /// `P:id:ID`) delivered here.
+    pub cluster_external: u64,
+    /// Cluster: messages on our Redis channels that could not be delivered
+    /// (bad envelope, bad channel or id, over `--max-message`).
+    pub cluster_malformed: u64,
+    /// Cluster: messages from other nodes (or our own, coming back) missing by
+    /// sequence number.
+    pub cluster_lost: u64,
+    /// Cluster: subscriptions that stopped bringing back our heartbeats and were
+    /// re-established.
+    pub cluster_stalls: u64,
+    /// Cluster: Redis connections re-established after a failure.
+    pub cluster_reconnects: u64,
+    /// Cluster: heartbeats from another process using this node's id.
+    pub cluster_id_collisions: u64,
+    /// socket.io emitter packets delivered.
+    pub socketio_messages: u64,
+    /// socket.io emitter packets dropped (malformed, unknown version, binary
+    /// arguments).
+    pub socketio_malformed: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 29] {
+    pub fn fields(&self) -> [(&'static str, u64); 40] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -113,6 +143,17 @@ impl Stats {
             admin_requests,
             admin_errors,
             ops_connections_refused,
+            cluster_relayed,
+            cluster_relay_dropped,
+            cluster_received,
+            cluster_external,
+            cluster_malformed,
+            cluster_lost,
+            cluster_stalls,
+            cluster_reconnects,
+            cluster_id_collisions,
+            socketio_messages,
+            socketio_malformed,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -144,6 +185,17 @@ impl Stats {
             ("admin_requests", admin_requests),
             ("admin_errors", admin_errors),
             ("ops_connections_refused", ops_connections_refused),
+            ("cluster_relayed", cluster_relayed),
+            ("cluster_relay_dropped", cluster_relay_dropped),
+            ("cluster_received", cluster_received),
+            ("cluster_external", cluster_external),
+            ("cluster_malformed", cluster_malformed),
+            ("cluster_lost", cluster_lost),
+            ("cluster_stalls", cluster_stalls),
+            ("cluster_reconnects", cluster_reconnects),
+            ("cluster_id_collisions", cluster_id_collisions),
+            ("socketio_messages", socketio_messages),
+            ("socketio_malformed", socketio_malformed),
         ]
     }
 

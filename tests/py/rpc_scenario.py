@@ -99,7 +99,7 @@ class Rpc:
 
 
 def receipt(queued):
-    return {"queued": queued, "skipped_slow": 0, "skipped_closing": 0}
+    return {"queued": queued, "skipped_slow": 0, "skipped_closing": 0, "relayed": False}
 
 
 def main():

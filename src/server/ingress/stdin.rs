@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::time::Instant;
 
 use log::{error, info, warn};
-use mio::{Registry, Token, Waker};
+use mio::Waker;
 
 use crate::server::Server;
 
@@ -42,9 +42,9 @@ pub(crate) struct StdinSource {
     waker: Arc<Waker>,
 }
 
-/// Starts the reader thread on the process's stdin.
-pub(crate) fn spawn(registry: &Registry, token: Token, max: usize) -> io::Result<StdinSource> {
-    let waker = Arc::new(Waker::new(registry, token)?);
+/// Starts the reader thread on the process's stdin; it wakes the loop with
+/// the loop's one `waker` (mio allows one per `Poll`).
+pub(crate) fn spawn(waker: Arc<Waker>, max: usize) -> io::Result<StdinSource> {
     let (tx, rx) = sync_channel(CHANNEL_LINES);
     let thread_waker = Arc::clone(&waker);
     std::thread::Builder::new()

@@ -339,20 +339,26 @@ fn receipt_text(route: &Route, r: &Receipt) -> String {
         Route::Channel(c) => format!("channel {c}"),
         Route::Conn(id) => format!("connection {id}"),
     };
+    let relayed = if r.relayed {
+        "; relayed to the other nodes"
+    } else {
+        ""
+    };
     format!(
-        "published to {to}: queued {}, skipped_slow {}, skipped_closing {}\n",
+        "published to {to}: queued {}, skipped_slow {}, skipped_closing {}{relayed}\n",
         r.queued, r.skipped_slow, r.skipped_closing
     )
 }
 
-/// `{"queued":N,"skipped_slow":N,"skipped_closing":N}`, as the RPC ingress
-/// answers.
+/// `{"queued":N,"skipped_slow":N,"skipped_closing":N,"relayed":B}`, as the
+/// RPC ingress answers.
 pub(crate) fn receipt_json(r: &Receipt) -> String {
     let mut j = String::new();
     Obj::new(&mut j)
         .num("queued", r.queued as u64)
         .num("skipped_slow", r.skipped_slow as u64)
         .num("skipped_closing", r.skipped_closing as u64)
+        .raw("relayed", if r.relayed { "true" } else { "false" })
         .end();
     j
 }

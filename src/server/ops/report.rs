@@ -118,6 +118,50 @@ const COUNTER_HELP: &[(&str, &str)] = &[
         "ops_connections_refused",
         "Admin and control connections refused at --ops-max-connections.",
     ),
+    (
+        "cluster_relayed",
+        "Cluster: messages published to Redis for the other nodes.",
+    ),
+    (
+        "cluster_relay_dropped",
+        "Cluster: messages that reached this node's clients only (Redis link down, publisher queue full, or PUBLISH failed).",
+    ),
+    (
+        "cluster_received",
+        "Cluster: messages from other nodes delivered here.",
+    ),
+    (
+        "cluster_external",
+        "Cluster: raw messages from Redis publishers (PREFIX:all, PREFIX:ch:NAME, PREFIX:id:ID) delivered here.",
+    ),
+    (
+        "cluster_malformed",
+        "Cluster: messages on the node's Redis channels dropped as undeliverable (bad envelope, channel or id, too large).",
+    ),
+    (
+        "cluster_lost",
+        "Cluster: messages missing by per-node sequence number (never arrived from Redis).",
+    ),
+    (
+        "cluster_stalls",
+        "Cluster: Redis subscriptions that stopped bringing back this node's heartbeats and were re-established.",
+    ),
+    (
+        "cluster_reconnects",
+        "Cluster: Redis connections re-established after a failure.",
+    ),
+    (
+        "cluster_id_collisions",
+        "Cluster: heartbeats from another process using this node's id.",
+    ),
+    (
+        "socketio_messages",
+        "socket.io emitter packets delivered (--socketio-emitter).",
+    ),
+    (
+        "socketio_malformed",
+        "socket.io emitter packets dropped: malformed, not an event, binary arguments, or too large.",
+    ),
 ];
 
 /// The help text of a counter (a generic one for a counter added without

@@ -329,5 +329,6 @@ fn receipt(r: Receipt) -> Value {
         ("queued", Value::from(r.queued)),
         ("skipped_slow", Value::from(r.skipped_slow)),
         ("skipped_closing", Value::from(r.skipped_closing)),
+        ("relayed", Value::from(r.relayed)),
     ])
 }

@@ -1,0 +1,340 @@
+//! Cluster mode (`serve --redis redis://HOST:PORT[/DB]`): several processes
+//! act as one through Redis pub/sub. docs/cluster.md is the reference.
+//!
+//! ```text
+//!             ┌──────────── node A (this process) ─────────────┐
+//! ingress ──► │ hub::publish ─► local clients (at once)        │
+//!             │      └─► Cluster::relay ─try_send─► publisher ─┼─► PUBLISH P:cluster / P:cluster:NODE
+//!             │                                     thread     │
+//!             │ hub (local only) ◄─ channel+Waker ◄ subscriber ┼─◄ P:all, P:ch:*, P:id:A.*, P:cluster, P:cluster:A
+//!             └────────────────────────────────────  thread  ──┘   (and socket.io#/#* with --socketio-emitter)
+//! ```
+//!
+//! **Exactly once**: a message that enters a node (UDP, Unix socket, stdin,
+//! RPC, a client message under `broadcast`) is delivered to that node's
+//! clients at once and relayed to Redis once. Every node subscribes to
+//! `P:cluster`, so the message comes back to its origin too: the origin
+//! recognises its node id in the envelope and skips it (it only uses it as
+//! proof that its link works). A message that arrives from Redis is
+//! delivered locally and never relayed again. So each client of each node
+//! gets it once, and during a Redis outage each node keeps serving its own
+//! clients.
+//!
+//! **Interface**: the loop owns a [`Cluster`]: [`Cluster::relay`] never
+//! blocks (a full queue drops and counts); deliveries come back through
+//! [`Server::on_cluster`] when the subscriber wakes the loop. Further Redis
+//! work that must stay off the loop (e.g. history on Redis Streams) is one
+//! more [`link::Outgoing`] variant handled by the publisher thread, which
+//! owns an ordinary (not subscribed) connection; [`ClusterConfig::client`]
+//! opens more connections to the same server.
+
+mod link;
+mod seq;
+mod socketio;
+pub(crate) mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use mio::Waker;
+
+use self::link::{Counters, Delivery, Dest, Outgoing, Shared};
+use self::wire::Target;
+use super::route::{ConnId, NodeId};
+use super::stats::Stats;
+use super::{Entry, Server};
+use crate::protocol::MessageKind;
+
+/// Cluster settings (`--redis` and friends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` (also `redis://:PASSWORD@HOST:PORT/DB`).
+    pub url: String,
+    /// Prefix of every Redis channel name (`--redis-prefix`). Default
+    /// `wsbroadcaster`.
+    pub prefix: String,
+    /// With `--socketio-emitter`: the socket.io key whose `KEY#/#…`
+    /// channels are decoded (default `socket.io`); `None`: off.
+    pub socketio_key: Option<String>,
+    /// How often each node publishes a heartbeat. Default 1 s.
+    pub heartbeat: Duration,
+    /// A subscription that brings back none of our own heartbeats for this
+    /// long is stalled and re-established. Default 3 s.
+    pub stall_timeout: Duration,
+    /// Longest wait between two reconnection attempts. Default 5 s.
+    pub reconnect_max: Duration,
+    /// Messages waiting for the publisher thread, at most; more are dropped
+    /// (counted as `cluster_relay_dropped`). Default 65,536.
+    pub relay_queue: usize,
+    /// Payload bytes received from Redis and not yet delivered by the loop,
+    /// at most, before the subscriber stops reading. Default 16 MiB.
+    pub inflight_bytes: usize,
+    /// `--max-message` (set by the server): larger messages from Redis are
+    /// dropped.
+    pub max_message: usize,
+    /// `--max-channel-name` (set by the server).
+    pub max_channel_name: usize,
+}
+
+impl ClusterConfig {
+    /// Defaults for `url`; checks that it is a Redis URL.
+    pub fn new(url: &str) -> Result<ClusterConfig, String> {
+        let cfg = ClusterConfig {
+            url: url.to_owned(),
+            prefix: "wsbroadcaster".into(),
+            socketio_key: None,
+            heartbeat: Duration::from_secs(1),
+            stall_timeout: Duration::from_secs(3),
+            reconnect_max: Duration::from_secs(5),
+            relay_queue: 65_536,
+            inflight_bytes: 16 << 20,
+            max_message: 1 << 20,
+            max_channel_name: 64,
+        };
+        cfg.client()?;
+        Ok(cfg)
+    }
+
+    /// A Redis client for `url` (connects lazily).
+    pub fn client(&self) -> Result<redis::Client, String> {
+        if !(self.url.starts_with("redis://") || self.url.starts_with("redis+unix://")) {
+            return Err(format!(
+                "{}: expected redis://HOST:PORT[/DB]",
+                self.display_url()
+            ));
+        }
+        redis::Client::open(self.url.as_str())
+            .map_err(|e| format!("{}: not a Redis URL: {e}", self.display_url()))
+    }
+
+    /// The URL without its password, for logs.
+    pub fn display_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://***{}", &self.url[..scheme], &self.url[at..])
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+/// Deliveries handled per loop turn, at most, so Redis cannot starve the
+/// sockets.
+const PER_TURN: usize = 1024;
+/// Deliveries waiting for the loop before the subscriber blocks.
+const CHANNEL: usize = 1024;
+/// Least time between two "relay queue full" warnings.
+const WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// The loop's end of the cluster link.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    node: NodeId,
+    relay_tx: SyncSender<Outgoing>,
+    rx: Receiver<Delivery>,
+    waker: Arc<Waker>,
+    shared: Arc<Shared>,
+    full_warned: Option<Instant>,
+}
+
+impl Cluster {
+    /// Starts the publisher and subscriber threads; the subscriber wakes
+    /// the loop with `waker` (the loop's one Waker, shared with the stdin
+    /// reader: on a wake the loop checks both).
+    pub(crate) fn start(
+        cfg: &ClusterConfig,
+        node: NodeId,
+        waker: Arc<Waker>,
+    ) -> Result<Cluster, String> {
+        let client = cfg.client()?;
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            inflight: Default::default(),
+            closed: Default::default(),
+        });
+        let nonce = rand::random::<u64>();
+        let (relay_tx, relay_rx) = sync_channel(cfg.relay_queue.max(1));
+        let (tx, rx) = sync_channel(CHANNEL);
+        {
+            let (client, cfg, shared) = (client.clone(), cfg.clone(), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name("redis-pub".into())
+                .spawn(move || link::publisher(client, cfg, node, nonce, relay_rx, shared))
+                .map_err(|e| e.to_string())?;
+        }
+        {
+            let (cfg, shared, waker) = (cfg.clone(), Arc::clone(&shared), Arc::clone(&waker));
+            std::thread::Builder::new()
+                .name("redis-sub".into())
+                .spawn(move || link::subscriber(client, cfg, node, nonce, tx, waker, shared))
+                .map_err(|e| e.to_string())?;
+        }
+        info!(
+            "cluster: node {node} on {} (prefix {:?})",
+            cfg.display_url(),
+            cfg.prefix
+        );
+        Ok(Cluster {
+            node,
+            relay_tx,
+            rx,
+            waker,
+            shared,
+            full_warned: None,
+        })
+    }
+
+    /// Hands a message that entered this node to the publisher thread;
+    /// never blocks. True when queued. A send to one of this node's own
+    /// connections is not relayed (it was delivered, or that connection is
+    /// gone).
+    pub(crate) fn relay(&mut self, target: Target, kind: MessageKind, payload: &[u8]) -> bool {
+        if let Target::Conn(id) = &target {
+            if id.node() == self.node {
+                return false;
+            }
+        }
+        let m = Outgoing::Message {
+            target,
+            kind,
+            payload: payload.to_vec(),
+        };
+        match self.relay_tx.try_send(m) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                let dropped = &self.shared.counters.relay_dropped;
+                dropped.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                if self
+                    .full_warned
+                    .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
+                {
+                    self.full_warned = Some(now);
+                    warn!(
+                        "cluster: the Redis publisher is behind (queue full); messages reach this node's clients only ({} not relayed so far)",
+                        dropped.load(Ordering::Relaxed)
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Copies the threads' counters into `stats`.
+    pub(crate) fn sync_stats(&self, stats: &mut Stats) {
+        let c = &self.shared.counters;
+        let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        stats.cluster_relayed = l(&c.relayed);
+        stats.cluster_relay_dropped = l(&c.relay_dropped);
+        stats.cluster_received = l(&c.received);
+        stats.cluster_external = l(&c.external);
+        stats.cluster_malformed = l(&c.malformed);
+        stats.cluster_lost = l(&c.lost);
+        stats.cluster_stalls = l(&c.stalls);
+        stats.cluster_reconnects = l(&c.reconnects);
+        stats.cluster_id_collisions = l(&c.id_collisions);
+        stats.socketio_messages = l(&c.socketio_messages);
+        stats.socketio_malformed = l(&c.socketio_malformed);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Server {
+    /// Delivers what the subscriber thread has handed over (woken by its
+    /// Waker) to local clients only: never relayed again.
+    pub(crate) fn on_cluster(&mut self) {
+        let mut batch = Vec::new();
+        if let Some(c) = &self.cluster {
+            for _ in 0..PER_TURN {
+                match c.rx.try_recv() {
+                    Ok(d) => {
+                        c.shared
+                            .inflight
+                            .fetch_sub(d.payload.len(), Ordering::AcqRel);
+                        batch.push(d);
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if batch.len() == PER_TURN {
+                // Come back for the rest next turn.
+                let _ = c.waker.wake();
+            }
+        }
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        for d in batch {
+            match &d.dest {
+                Dest::Target(Target::All) => {
+                    self.publish_local(&super::Route::All, d.kind, &d.payload, now);
+                }
+                Dest::Target(Target::Conn(id)) => {
+                    self.publish_local(&super::Route::Conn(*id), d.kind, &d.payload, now);
+                }
+                Dest::Target(Target::Channels(list)) => {
+                    self.targets.clear();
+                    for c in list {
+                        self.targets.extend(self.routes.members(c));
+                    }
+                    self.deliver_to_targets(d.kind, &d.payload, now);
+                }
+                Dest::Rooms { rooms, except } => {
+                    self.deliver_rooms(rooms, except, d.kind, &d.payload, now);
+                }
+            }
+        }
+    }
+
+    /// A socket.io emit: the members of `rooms` (everyone when empty) minus
+    /// those of `except`; a room is a channel, and also the connection whose
+    /// id it is.
+    fn deliver_rooms(
+        &mut self,
+        rooms: &[String],
+        except: &[String],
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let members = |routes: &super::hub::Routes, room: &str, out: &mut Vec<usize>| {
+            out.extend(routes.members(room));
+            if let Ok(id) = room.parse::<ConnId>() {
+                out.extend(routes.conn(&id));
+            }
+        };
+        if rooms.is_empty() && except.is_empty() {
+            self.publish_local(&super::Route::All, kind, payload, now);
+            return;
+        }
+        self.targets.clear();
+        if rooms.is_empty() {
+            let keys = self.entries.iter().filter_map(|(k, e)| match e {
+                Entry::Ws(p) if self.routes.conn(&p.id) == Some(k) => Some(k),
+                _ => None,
+            });
+            self.targets.extend(keys);
+        } else {
+            for r in rooms {
+                members(&self.routes, r, &mut self.targets);
+            }
+        }
+        if !except.is_empty() {
+            let mut out = Vec::new();
+            for r in except {
+                members(&self.routes, r, &mut out);
+            }
+            self.targets.retain(|k| !out.contains(k));
+        }
+        self.deliver_to_targets(kind, payload, now);
+    }
+}

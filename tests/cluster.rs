@@ -1,0 +1,619 @@
+//! Cluster mode end to end: a real `redis-server` started here on an
+//! ephemeral loopback port, several real `wsbroadcaster serve --redis`
+//! processes, clients on each, every ingress, `redis-cli`, the real
+//! socket.io emitter (tests/socketio), and Redis failures: killed and
+//! restarted, `CLIENT KILL TYPE pubsub`, `CLIENT PAUSE`.
+//!
+//! Every process is started here and ended by PID; every wait is bounded.
+
+mod common;
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, Got, INSTALL_HINT, Lines, root, wait_exit, wait_until};
+use rmpv::Value;
+use support::Srv;
+
+// ---------------------------------------------------------------------------
+// A real redis-server.
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts redis-server on a free loopback port (retrying if another
+    /// process takes the port first) and waits until it answers PING.
+    fn start() -> Redis {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("pick a free port")
+                .port();
+            if let Some(r) = Redis::start_on(port) {
+                return r;
+            }
+        }
+        panic!("could not start redis-server on a free port");
+    }
+
+    fn start_on(port: u16) -> Option<Redis> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(["--dir", "/tmp", "--logfile", ""])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn redis-server: {e}: {INSTALL_HINT}"));
+        let mut r = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = r.child.try_wait() {
+                return None; // the port was taken
+            }
+            if r.cli_try(&["PING"]).as_deref() == Some("PONG") {
+                return Some(r);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis-cli -p PORT ARGS...`: its output, or None if it failed.
+    fn cli_try(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run redis-cli: {e}: {INSTALL_HINT}"));
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !text.starts_with("Could not connect")).then_some(text)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        self.cli_try(args)
+            .unwrap_or_else(|| panic!("redis-cli {args:?} failed"))
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A new redis-server on the same port (empty: nothing survives).
+    fn restart(&mut self) {
+        self.kill();
+        for _ in 0..50 {
+            if let Some(r) = Redis::start_on(self.port) {
+                *self = r;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("could not restart redis-server on port {}", self.port);
+    }
+
+    /// PUBLISH with arbitrary bytes (the redis crate, as any program would).
+    fn publish(&self, channel: &str, payload: &[u8]) -> i64 {
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let mut conn = client.get_connection().expect("connect to redis");
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query(&mut conn)
+            .expect("PUBLISH")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn require_redis() {
+    for tool in ["redis-server", "redis-cli"] {
+        let ok = Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{tool} is required for this test: {INSTALL_HINT}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Nodes and clients.
+
+fn node_flags<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--redis", url, "--rpc", "127.0.0.1:0", "--announce-id"];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Waits until a node's publisher is connected and its subscription is live.
+fn wait_ready(n: &Srv) {
+    n.wait_log("cluster: publisher connected", Duration::from_secs(20));
+    n.wait_log("cluster: subscribed to", Duration::from_secs(20));
+}
+
+fn count(n: &Srv, needle: &str) -> usize {
+    n.log().matches(needle).count()
+}
+
+fn wait_count(n: &Srv, needle: &str, at_least: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while count(n, needle) < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "the log did not mention {needle:?} {at_least} time(s) within {timeout:?}; log:\n{}",
+            n.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client of `n` with its connection id (from the `--announce-id` greeting).
+fn open(n: &Srv, query: &str) -> (Client, String) {
+    let mut c = Client::connect(&n.url(query));
+    let Got::Text(greeting) = c.next_message(Duration::from_secs(10)) else {
+        panic!("no id greeting");
+    };
+    let id = greeting
+        .strip_prefix(r#"{"id":""#)
+        .and_then(|r| r.strip_suffix(r#""}"#))
+        .unwrap_or_else(|| panic!("not an id greeting: {greeting}"))
+        .to_owned();
+    (c, id)
+}
+
+/// One MessagePack-RPC call; the result (panics on an error response).
+fn rpc(n: &Srv, method: &str, params: Vec<Value>) -> Value {
+    let addr: SocketAddr = n.rpc.expect("started with --rpc");
+    let mut s = TcpStream::connect(addr).expect("connect to the RPC port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = Value::Array(vec![
+        0.into(),
+        1.into(),
+        method.into(),
+        Value::Array(params),
+    ]);
+    let mut buf = Vec::new();
+    rmpv::encode::write_value(&mut buf, &req).unwrap();
+    s.write_all(&buf).expect("send the RPC request");
+    let resp = rmpv::decode::read_value(&mut s).expect("read the RPC response");
+    let Value::Array(items) = resp else {
+        panic!("not a response: {resp}");
+    };
+    assert_eq!(items[2], Value::Nil, "RPC {method} failed: {}", items[2]);
+    items[3].clone()
+}
+
+fn field(map: &Value, name: &str) -> Value {
+    let Value::Map(entries) = map else {
+        panic!("not a map: {map}");
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no {name} in {map}"))
+}
+
+fn stat(n: &Srv, name: &str) -> u64 {
+    field(&rpc(n, "stats", vec![]), name)
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name} is not a number"))
+}
+
+/// Each client in `who` receives `want` next.
+fn expect_all(clients: &mut [(&str, Client)], who: &[usize], want: &str) {
+    for &i in who {
+        let (name, c) = &mut clients[i];
+        let got = c.next_message(Duration::from_secs(10));
+        assert_eq!(got, Got::Text(want.to_owned()), "client {name}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Three nodes, clients on each: every publish source reaches every
+/// subscriber of every node exactly once; targeted sends cross nodes.
+#[test]
+fn three_nodes_deliver_every_publish_once() {
+    require_redis();
+    let redis = Redis::start();
+    let url = redis.url();
+    let a = Srv::start_with_stdin(&node_flags(&url, &["--stdin"]));
+    let b = Srv::start(&node_flags(&url, &[]));
+    let c = Srv::start(&node_flags(&url, &[]));
+    for n in [&a, &b, &c] {
+        wait_ready(n);
+    }
+    let mut a = a;
+    let (a0, a0_id) = open(&a, "");
+    let (an, _) = open(&a, "channel=news");
+    let (b0, b0_id) = open(&b, "");
+    let (bs, _) = open(&b, "channel=sport");
+    let (c0, c0_id) = open(&c, "");
+    let (cn, _) = open(&c, "channel=news&channel=sport");
+    let ids = [&a0_id, &b0_id, &c0_id];
+    let nodes: std::collections::HashSet<&str> =
+        ids.iter().map(|i| i.split('.').next().unwrap()).collect();
+    assert_eq!(nodes.len(), 3, "each node has its own id prefix: {ids:?}");
+    let mut cl = vec![
+        ("a0", a0),
+        ("an", an),
+        ("b0", b0),
+        ("bs", bs),
+        ("c0", c0),
+        ("cn", cn),
+    ];
+    const A0: usize = 0;
+    const AN: usize = 1;
+    const B0: usize = 2;
+    const BS: usize = 3;
+    const C0: usize = 4;
+    const CN: usize = 5;
+    let all = [A0, AN, B0, BS, C0, CN];
+
+    // UDP on A reaches A, B and C once.
+    a.udp_send(b"udp-a");
+    expect_all(&mut cl, &all, "udp-a");
+    b.unix_send(b"unix-b\n");
+    expect_all(&mut cl, &all, "unix-b");
+    a.write_stdin(b"stdin-a\n");
+    expect_all(&mut cl, &all, "stdin-a");
+    let r = rpc(&c, "push_data", vec!["rpc-c".into()]);
+    assert_eq!(field(&r, "queued"), Value::from(2), "C's own two clients");
+    assert_eq!(field(&r, "relayed"), Value::from(true));
+    expect_all(&mut cl, &all, "rpc-c");
+    rpc(&b, "publish", vec!["news".into(), "rpc-news".into()]);
+    expect_all(&mut cl, &[AN, CN], "rpc-news");
+    b.udp_send(b"@sport udp-sport");
+    expect_all(&mut cl, &[BS, CN], "udp-sport");
+
+    // Client messages under `broadcast`: the sender's channels (or
+    // everyone), on every node, each recipient once.
+    cl[B0].1.send_text("client-all");
+    expect_all(&mut cl, &all, "client-all");
+    cl[AN].1.send_text("client-news");
+    expect_all(&mut cl, &[AN, CN], "client-news");
+    cl[CN].1.send_text("client-multi");
+    expect_all(&mut cl, &[AN, BS, CN], "client-multi");
+
+    // External emitters: redis-cli PUBLISH reaches all.
+    assert_eq!(
+        redis.cli(&["PUBLISH", "wsbroadcaster:all", "redis-all"]),
+        "3"
+    );
+    expect_all(&mut cl, &all, "redis-all");
+    redis.cli(&["PUBLISH", "wsbroadcaster:ch:news", "redis-news"]);
+    expect_all(&mut cl, &[AN, CN], "redis-news");
+
+    // Targeted sends reach one connection on another node.
+    let r = rpc(&a, "send", vec![c0_id.as_str().into(), "rpc-to-c0".into()]);
+    assert_eq!(field(&r, "queued"), Value::from(0));
+    assert_eq!(field(&r, "relayed"), Value::from(true));
+    expect_all(&mut cl, &[C0], "rpc-to-c0");
+    c.udp_send(format!("@id:{b0_id} udp-to-b0").as_bytes());
+    expect_all(&mut cl, &[B0], "udp-to-b0");
+    let ch = format!("wsbroadcaster:id:{a0_id}");
+    assert_eq!(
+        redis.cli(&["PUBLISH", &ch, "redis-to-a0"]),
+        "1",
+        "only node A subscribes to its ids"
+    );
+    expect_all(&mut cl, &[A0], "redis-to-a0");
+    // A send to one of the node's own connections is not relayed.
+    let r = rpc(
+        &a,
+        "send",
+        vec![a0_id.as_str().into(), "local-to-a0".into()],
+    );
+    assert_eq!(field(&r, "queued"), Value::from(1));
+    assert_eq!(field(&r, "relayed"), Value::from(false));
+    expect_all(&mut cl, &[A0], "local-to-a0");
+
+    // A last message for everyone: any duplicate of the above would be
+    // read before it.
+    c.udp_send(b"end");
+    expect_all(&mut cl, &all, "end");
+    for (name, c) in cl.iter_mut() {
+        assert_eq!(c.next(Duration::from_millis(300)), Got::Timeout, "{name}");
+    }
+
+    for (name, n) in [("A", &a), ("B", &b), ("C", &c)] {
+        for counter in [
+            "cluster_lost",
+            "cluster_malformed",
+            "cluster_relay_dropped",
+            "cluster_stalls",
+        ] {
+            assert_eq!(stat(n, counter), 0, "node {name}: {counter}");
+        }
+    }
+    // Relayed by each node: A udp-a, stdin-a, client-news, rpc-to-c0;
+    // B unix-b, rpc-news, udp-sport, client-all; C rpc-c, client-multi,
+    // udp-to-b0, end.
+    assert_eq!(stat(&a, "cluster_relayed"), 4);
+    assert_eq!(stat(&b, "cluster_relayed"), 4);
+    assert_eq!(stat(&c, "cluster_relayed"), 4);
+    // From the other two nodes: their broadcasts, and the sends to this node.
+    assert_eq!(stat(&a, "cluster_received"), 7);
+    assert_eq!(stat(&b, "cluster_received"), 7);
+    assert_eq!(stat(&c, "cluster_received"), 8);
+    assert_eq!(stat(&a, "cluster_external"), 3);
+    assert_eq!(stat(&b, "cluster_external"), 2);
+}
+
+/// The real socket.io emitter (Node.js `@socket.io/redis-emitter` over the
+/// `redis` client) reaches everyone, rooms (channels or connection ids) and
+/// `except` on every node; malformed packets are counted, not delivered.
+#[test]
+fn socketio_emitter_packets_reach_rooms_on_every_node() {
+    require_redis();
+    let emitter_dir = root().join("tests/socketio");
+    assert!(
+        emitter_dir
+            .join("node_modules/@socket.io/redis-emitter/package.json")
+            .exists(),
+        "@socket.io/redis-emitter is missing from tests/socketio/node_modules: {INSTALL_HINT}"
+    );
+    let redis = Redis::start();
+    let url = redis.url();
+    let a = Srv::start(&node_flags(&url, &["--socketio-emitter"]));
+    let b = Srv::start(&node_flags(&url, &["--socketio-emitter"]));
+    wait_ready(&a);
+    wait_ready(&b);
+    a.wait_log("socket.io#/#*", Duration::from_secs(1));
+    let (a0, _) = open(&a, "");
+    let (an, _) = open(&a, "channel=news");
+    let (b0, b0_id) = open(&b, "");
+    let (bn, _) = open(&b, "channel=news");
+    let (bs, _) = open(&b, "channel=sport");
+    let mut cl = vec![("a0", a0), ("an", an), ("b0", b0), ("bn", bn), ("bs", bs)];
+
+    let ops = format!(
+        r#"[
+        {{"event": "chat message", "args": ["Hi guys from Emitter"]}},
+        {{"to": ["news"], "event": "headline", "args": [{{"title": "t", "n": 3, "d": {{"$date": 0}}}}]}},
+        {{"to": ["news", "sport"], "event": "both", "args": [1.5, null, [true]]}},
+        {{"to": ["{b0_id}"], "event": "direct", "args": ["only you"]}},
+        {{"except": ["news"], "event": "not news", "args": ["x"]}}
+    ]"#
+    );
+    let mut node = Command::new("node")
+        .arg(emitter_dir.join("emit.mjs"))
+        .arg(&url)
+        .arg(&ops)
+        .current_dir(&emitter_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn node: {e}: {INSTALL_HINT}"));
+    let out = Lines::spawn(node.stdout.take().unwrap());
+    let err = Lines::spawn(node.stderr.take().unwrap());
+    let st = wait_exit(&mut node, Duration::from_secs(60));
+    if st.is_none() {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+    let first = out.next(Duration::from_secs(1));
+    assert_eq!(
+        first.as_deref(),
+        Some("done"),
+        "emitter script failed ({st:?}): {:?}",
+        err.next(Duration::from_secs(1))
+    );
+
+    let chat = r#"["chat message","Hi guys from Emitter"]"#;
+    let headline = r#"["headline",{"title":"t","n":3,"d":"1970-01-01T00:00:00.000Z"}]"#;
+    let both = r#"["both",1.5,null,[true]]"#;
+    let direct = r#"["direct","only you"]"#;
+    let not_news = r#"["not news","x"]"#;
+    let want: [&[&str]; 5] = [
+        &[chat, not_news],
+        &[chat, headline, both],
+        &[chat, direct, not_news],
+        &[chat, headline, both],
+        &[chat, both, not_news],
+    ];
+    for (i, msgs) in want.iter().enumerate() {
+        for m in msgs.iter() {
+            expect_all(&mut cl, &[i], m);
+        }
+    }
+
+    // Malformed and unknown-version packets: counted and logged, never
+    // delivered, and the node goes on.
+    let enc = |v: Value| {
+        let mut b = Vec::new();
+        rmpv::encode::write_value(&mut b, &v).unwrap();
+        b
+    };
+    let packet = |ty: i64, data: Value| {
+        enc(Value::Array(vec![
+            "emitter".into(),
+            Value::Map(vec![
+                ("type".into(), ty.into()),
+                ("data".into(), data),
+                ("nsp".into(), "/".into()),
+            ]),
+            Value::Map(vec![("rooms".into(), Value::Array(vec![]))]),
+        ]))
+    };
+    redis.publish("socket.io#/#", b"\xc1 not msgpack");
+    redis.publish("socket.io#/#", &packet(3, Value::Array(vec!["ack".into()])));
+    redis.publish(
+        "socket.io#/#",
+        &packet(
+            2,
+            Value::Array(vec!["bin".into(), Value::Binary(vec![1, 2])]),
+        ),
+    );
+    redis.cli(&["PUBLISH", "wsbroadcaster:all", "end"]);
+    expect_all(&mut cl, &[0, 1, 2, 3, 4], "end");
+    for (name, n) in [("A", &a), ("B", &b)] {
+        assert_eq!(stat(n, "socketio_messages"), 5, "node {name}");
+        assert_eq!(stat(n, "socketio_malformed"), 3, "node {name}");
+        n.wait_log(
+            "dropped a message on Redis channel \"socket.io#/#\"",
+            Duration::from_secs(1),
+        );
+    }
+}
+
+/// Redis killed and restarted, its pub/sub clients killed, the server
+/// paused: local clients keep being served, every failure is logged once
+/// and counted, and delivery across nodes resumes without restarting a
+/// node. Sequence gaps show as `cluster_lost`.
+#[test]
+fn redis_failures_are_survived_and_recovered() {
+    require_redis();
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let flags = node_flags(
+        &url,
+        &[
+            "--cluster-heartbeat",
+            "300ms",
+            "--cluster-stall-timeout",
+            "2s",
+        ],
+    );
+    let a = Srv::start(&flags);
+    let b = Srv::start(&flags);
+    wait_ready(&a);
+    wait_ready(&b);
+    let (a0, _) = open(&a, "");
+    let (b0, _) = open(&b, "");
+    let mut cl = vec![("a0", a0), ("b0", b0)];
+    a.udp_send(b"before");
+    expect_all(&mut cl, &[0, 1], "before");
+
+    // Sequence numbers: a (forged) node whose messages 2 to 4 never arrived.
+    let env = |seq: u64, text: &str| {
+        let mut b = Vec::new();
+        let v = Value::Array(vec![
+            0.into(),
+            "zzzzzz".into(),
+            seq.into(),
+            Value::Nil,
+            text.into(),
+        ]);
+        rmpv::encode::write_value(&mut b, &v).unwrap();
+        b
+    };
+    redis.publish("wsbroadcaster:cluster", &env(1, "seq-1"));
+    expect_all(&mut cl, &[0, 1], "seq-1");
+    redis.publish("wsbroadcaster:cluster", &env(5, "seq-5"));
+    expect_all(&mut cl, &[0, 1], "seq-5");
+    redis.publish("wsbroadcaster:cluster", b"not an envelope");
+    for n in [&a, &b] {
+        assert_eq!(stat(n, "cluster_lost"), 3);
+        n.wait_log(
+            "3 message(s) from node zzzzzz never arrived",
+            Duration::from_secs(1),
+        );
+        wait_until(Duration::from_secs(5), "cluster_malformed", || {
+            stat(n, "cluster_malformed") == 1
+        });
+    }
+
+    // Redis killed: each node keeps serving its own clients and ingress.
+    redis.kill();
+    for n in [&a, &b] {
+        n.wait_log("subscriber lost the Redis link", Duration::from_secs(10));
+        n.wait_log("publisher lost the Redis link", Duration::from_secs(10));
+    }
+    a.udp_send(b"during-outage");
+    expect_all(&mut cl, &[0], "during-outage");
+    wait_until(Duration::from_secs(5), "the outage message counted", || {
+        stat(&a, "cluster_relay_dropped") == 1
+    });
+    std::thread::sleep(Duration::from_secs(1)); // a few failed reconnects
+    redis.restart();
+    for n in [&a, &b] {
+        n.wait_log("subscriber reconnected to Redis", Duration::from_secs(20));
+        n.wait_log("publisher reconnected to Redis", Duration::from_secs(20));
+        // Logged once per outage, however many attempts failed.
+        assert_eq!(count(n, "subscriber lost the Redis link"), 1, "{}", n.log());
+        assert_eq!(count(n, "publisher lost the Redis link"), 1, "{}", n.log());
+        assert_eq!(stat(n, "cluster_reconnects"), 2);
+    }
+    a.udp_send(b"after-restart");
+    // b0's next message: the outage message was never relayed (at most once).
+    expect_all(&mut cl, &[0, 1], "after-restart");
+
+    // Redis drops every subscriber.
+    let killed = redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    assert_eq!(killed, "2", "one subscription per node");
+    for n in [&a, &b] {
+        wait_count(
+            n,
+            "subscriber reconnected to Redis",
+            2,
+            Duration::from_secs(20),
+        );
+    }
+    b.udp_send(b"after-kill");
+    expect_all(&mut cl, &[0, 1], "after-kill");
+
+    // A paused server: nothing comes back, nothing errors. Noticed within
+    // seconds (a counter and a log line), then recovered.
+    let paused = Instant::now();
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "4000", "ALL"]), "OK");
+    for n in [&a, &b] {
+        wait_until(Duration::from_secs(8), "a stall detected", || {
+            stat(n, "cluster_stalls") >= 1
+        });
+        n.wait_log(
+            "the subscription is stalled; resubscribing",
+            Duration::from_secs(1),
+        );
+    }
+    let detected = paused.elapsed();
+    assert!(
+        detected < Duration::from_secs(4),
+        "stall noticed after {detected:?}"
+    );
+    // Local clients are served meanwhile.
+    a.udp_send(b"during-pause");
+    expect_all(&mut cl, &[0], "during-pause");
+    // Delivery across nodes resumes once the pause ends, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut k = 0;
+    'probe: loop {
+        assert!(
+            Instant::now() < deadline,
+            "delivery did not resume after CLIENT PAUSE"
+        );
+        k += 1;
+        a.udp_send(format!("probe-{k}").as_bytes());
+        // a0 gets every probe at once; b0 once the link is back.
+        expect_all(&mut cl, &[0], &format!("probe-{k}"));
+        match cl[1].1.next(Duration::from_millis(500)) {
+            Got::Text(t) if t.starts_with("probe-") => break 'probe,
+            Got::Text(t) if t == "during-pause" => {} // published late by Redis: allowed
+            Got::Timeout | Got::Ping | Got::Pong => {}
+            other => panic!("b0 got {other:?}"),
+        }
+    }
+    assert!(paused.elapsed() >= Duration::from_secs(3));
+}
