@@ -501,7 +501,7 @@ fn redis_failures_are_survived_and_recovered() {
     let b = Srv::start(&flags);
     wait_ready(&a);
     wait_ready(&b);
-    let (a0, _) = open(&a, "");
+    let (a0, a0_id) = open(&a, "");
     let (b0, _) = open(&b, "");
     let mut cl = vec![("a0", a0), ("b0", b0)];
     a.udp_send(b"before");
@@ -535,6 +535,20 @@ fn redis_failures_are_survived_and_recovered() {
             stat(n, "cluster_malformed") == 1
         });
     }
+
+    // Another process with A's node id (its heartbeat has another nonce):
+    // A notices, logs and counts it.
+    let a_node = a0_id.split('.').next().unwrap();
+    let mut hb = Vec::new();
+    let v = Value::Array(vec![1.into(), a_node.into(), 1.into(), 42.into()]);
+    rmpv::encode::write_value(&mut hb, &v).unwrap();
+    redis.publish("wsbroadcaster:cluster", &hb);
+    a.wait_log(
+        "another process uses this node's id",
+        Duration::from_secs(10),
+    );
+    assert_eq!(stat(&a, "cluster_id_collisions"), 1);
+    assert_eq!(stat(&b, "cluster_id_collisions"), 0);
 
     // Redis killed: each node keeps serving its own clients and ingress.
     redis.kill();
