@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Autobahn testsuite conformance run for wsbroadcaster: the one entry point.
 #
-# usage: bash autobahn/run.sh [server|client|all]      (default: all)
+# usage: bash autobahn/run.sh [server|server-tls|client|all]      (default: all)
 #
 #   server  wsbroadcaster's SERVER under test: starts
 #             target/release/wsbroadcaster serve --ws 127.0.0.1:9002 --client-messages echo ...
 #           in the background and runs wstest's fuzzingclient against it
 #           (run-fuzzingclient.sh, spec template fuzzingclient.json).
 #           Report: autobahn/reports/server/index.html
+#   server-tls  the same SERVER over TLS: groups 1-10 against
+#             serve --ws 127.0.0.1:9003 --tls-cert ... (a self-signed certificate made
+#             for the run with the openssl CLI; wstest's Twisted client does not verify
+#             it) at wss://127.0.0.1:9003. Report: autobahn/reports/server-tls/index.html
 #   client  wsbroadcaster's CLIENT under test: runs wstest's fuzzingserver on
 #           127.0.0.1:9001 and `target/release/wsbroadcaster autobahn-client` against it
 #           (run-fuzzingserver.sh, spec template fuzzingserver.json; the client reads
 #           AUTOBAHN_URL and AUTOBAHN_AGENT from its environment).
 #           Report: autobahn/reports/client/index.html
-#   all     both, side by side (each part is one single-threaded wstest); AUTOBAHN_SERIAL=1
-#           runs them one after the other. Both always run to the end.
+#   all     all three, side by side (each part is one single-threaded wstest);
+#           AUTOBAHN_SERIAL=1 runs them one after the other. All always run to the end.
 #
 # Steps: install the testsuite if missing (install.sh, /opt/autobahn), then
 # `cargo build --release`, then the part(s). Case groups 1-10 only: the
@@ -32,6 +36,7 @@
 #   AUTOBAHN_SERIAL       1 = run the parts of `all` one after the other (default: in parallel)
 #   AUTOBAHN_TIMEOUT      seconds per part before wstest / the client is stopped (default: 2400)
 #   AUTOBAHN_SERVER_PORT  port of the server under test (default: 9002)
+#   AUTOBAHN_TLS_PORT     port of the server under test over TLS (default: 9003)
 #   AUTOBAHN_PORT         port of the fuzzingserver (default: 9001)
 #   AUTOBAHN_HOME / WSTEST  where wstest is (default: /opt/autobahn/wstest)
 #   CARGO_TARGET_DIR      honoured when looking for the binary (default: ./target)
@@ -46,13 +51,14 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 MODE="${1:-all}"
 case "$MODE" in
-    server | client | all) ;;
+    server | server-tls | client | all) ;;
     -h | --help) usage; exit 0 ;;
     *) usage; exit 2 ;;
 esac
 [ $# -le 1 ] || { usage; exit 2; }
 
 SERVER_PORT="${AUTOBAHN_SERVER_PORT:-9002}"
+TLS_PORT="${AUTOBAHN_TLS_PORT:-9003}"
 CASES="${AUTOBAHN_CASES:-}"
 # The strict bar, for both parts (read by run-fuzzingclient.sh / run-fuzzingserver.sh).
 export AUTOBAHN_STRICT=1 AUTOBAHN_FAIL_UNIMPLEMENTED=1
@@ -151,26 +157,45 @@ else
 fi
 
 # --- the server part ----------------------------------------------------------------------
+# run_server_part [tls]: plain ws:// on $SERVER_PORT, or wss:// on $TLS_PORT (groups 1-10).
 run_server_part() {
-    local dir="$HERE/reports/server" rc=0
+    local tls="${1:-}" rc=0
+    local part=server port="$SERVER_PORT" scheme=ws agent=wsbroadcaster
+    local skip_deflate="$AUTOBAHN_SKIP_DEFLATE"
+    if [ "$tls" = tls ]; then
+        part=server-tls port="$TLS_PORT" scheme=wss agent=wsbroadcaster-tls
+        # TLS is the transport under test here: the frame and message groups 1-10
+        # exercise it fully; the deflate groups add compression, not transport.
+        skip_deflate=1
+    fi
+    local dir="$HERE/reports/$part"
     mkdir -p "$dir"
     # No stale report may outlive a run that fails before wstest starts.
     find "$dir" -maxdepth 1 -type f \( -name 'index.json' -o -name 'index.html' \
         -o -name '*_case_*.json' -o -name '*_case_*.html' \) -delete
-    if port_open "$SERVER_PORT"; then
-        log "127.0.0.1:$SERVER_PORT is already in use (not by this run); set AUTOBAHN_SERVER_PORT"
+    if port_open "$port"; then
+        log "127.0.0.1:$port is already in use (not by this run); set AUTOBAHN_SERVER_PORT / AUTOBAHN_TLS_PORT"
         return 3
     fi
-    local args=(serve --ws "127.0.0.1:$SERVER_PORT" --udp off --unix off --client-messages echo
+    local args=(serve --ws "127.0.0.1:$port" --udp off --unix off --client-messages echo
         --max-message 16777216 --max-frame 16777216 --max-fragments 1048576
         --max-queued-bytes 67108864)
+    if [ "$tls" = tls ]; then
+        # A self-signed certificate for this run only.
+        command -v openssl >/dev/null 2>&1 || { log "openssl (the CLI) is needed for the TLS part: run scripts/install-test-deps.sh"; return 4; }
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+            -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>"$dir/openssl.log" \
+            || { log "openssl could not make a certificate:"; cat "$dir/openssl.log" >&2; return 4; }
+        args+=(--tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem")
+    fi
     log "starting $BIN ${args[*]} (log: $dir/server.log)"
     # `timeout` bounds the server's life even if this script is killed outright; it
     # passes the TERM from stop_server on to the server.
     timeout -k 10 "$((AUTOBAHN_TIMEOUT + 120))" "$BIN" "${args[@]}" >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
     local waited=0
-    until port_open "$SERVER_PORT"; do
+    until port_open "$port"; do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             wait "$SERVER_PID" 2>/dev/null || rc=$?
             SERVER_PID=""
@@ -179,7 +204,7 @@ run_server_part() {
             return 1
         fi
         if [ "$waited" -ge 150 ]; then
-            log "the server is not listening on 127.0.0.1:$SERVER_PORT after 15s; its log:"
+            log "the server is not listening on 127.0.0.1:$port after 15s; its log:"
             tail -n 30 "$dir/server.log" >&2
             stop_server
             return 1
@@ -187,10 +212,10 @@ run_server_part() {
         sleep 0.1
         waited=$((waited + 1))
     done
-    log "server pid $SERVER_PID listening on 127.0.0.1:$SERVER_PORT"
+    log "server pid $SERVER_PID listening on $scheme://127.0.0.1:$port"
 
-    AUTOBAHN_AGENT=wsbroadcaster AUTOBAHN_REPORT_DIR="$dir" \
-        run_child bash "$HERE/run-fuzzingclient.sh" "ws://127.0.0.1:$SERVER_PORT" "$CASES" || rc=$?
+    AUTOBAHN_AGENT="$agent" AUTOBAHN_REPORT_DIR="$dir" AUTOBAHN_SKIP_DEFLATE="$skip_deflate" \
+        run_child bash "$HERE/run-fuzzingclient.sh" "$scheme://127.0.0.1:$port" "$CASES" || rc=$?
 
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
         local src=0
@@ -214,11 +239,12 @@ run_client_part() {
         AUTOBAHN_CASES="$CASES" run_child bash "$HERE/run-fuzzingserver.sh" "$BIN" autobahn-client
 }
 
-# --- all: both parts at once ------------------------------------------------------------
+# --- all: every part at once ------------------------------------------------------------
 # Each part is bound by wstest (one single-threaded Python process), so on a 2-core
 # machine running them side by side halves the wall time (groups 12/13 take ~15 min
-# each). Each part is this script in `server` or `client` mode with the binary built
-# above; its output goes to autobahn/reports/<part>-part.log and is printed at the end.
+# each; the TLS part, groups 1-10, about a minute). Each part is this script in
+# `server`, `server-tls` or `client` mode with the binary built above; its output goes
+# to autobahn/reports/<part>-part.log and is printed at the end.
 if [ "$MODE" = all ] && [ "${AUTOBAHN_SERIAL:-0}" != 1 ]; then
     mkdir -p "$HERE/reports"
     log "=== server and client parts in parallel (AUTOBAHN_SERIAL=1: one after the other) ==="
@@ -226,46 +252,51 @@ if [ "$MODE" = all ] && [ "${AUTOBAHN_SERIAL:-0}" != 1 ]; then
     SPART=$!
     AUTOBAHN_BIN="$BIN" bash "$HERE/run.sh" client >"$HERE/reports/client-part.log" 2>&1 &
     CPART=$!
+    AUTOBAHN_BIN="$BIN" bash "$HERE/run.sh" server-tls >"$HERE/reports/server-tls-part.log" 2>&1 &
+    TPART=$!
     # shellcheck disable=SC2317  # only called from the traps
     stop_parts() {
-        kill -TERM "$SPART" "$CPART" 2>/dev/null || true
-        wait "$SPART" "$CPART" 2>/dev/null || true
+        kill -TERM "$SPART" "$CPART" "$TPART" 2>/dev/null || true
+        wait "$SPART" "$CPART" "$TPART" 2>/dev/null || true
     }
     trap 'stop_parts' EXIT
     trap 'stop_parts; exit 130' INT
     trap 'stop_parts; exit 143' TERM
     # A progress line every 60 s: the group each part is in.
-    while kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null; do
+    while kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null || kill -0 "$TPART" 2>/dev/null; do
         for _ in $(seq 1 60); do
-            kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null || break
+            kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null || kill -0 "$TPART" 2>/dev/null || break
             sleep 1
         done
         sg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
         cg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/client-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
-        log "$(since "$RUN_START")s: server [${sg:-starting}] client [${cg:-starting}]"
+        tg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-tls-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
+        log "$(since "$RUN_START")s: server [${sg:-starting}] client [${cg:-starting}] server-tls [${tg:-starting}]"
     done
     src=0
     wait "$SPART" || src=$?
     crc=0
     wait "$CPART" || crc=$?
+    trc=0
+    wait "$TPART" || trc=$?
     trap - EXIT INT TERM
-    for part in server client; do
+    for part in server client server-tls; do
         echo ""
         echo "----- autobahn $part part (autobahn/reports/$part-part.log) -----"
         cat "$HERE/reports/$part-part.log"
     done
     echo ""
-    if [ "$src" -eq 0 ] && [ "$crc" -eq 0 ]; then
-        echo "autobahn/run.sh: OK: server and client met the strict bar (total $(since "$RUN_START")s)"
+    if [ "$src" -eq 0 ] && [ "$crc" -eq 0 ] && [ "$trc" -eq 0 ]; then
+        echo "autobahn/run.sh: OK: server, client and server-tls met the strict bar (total $(since "$RUN_START")s)"
         exit 0
     fi
-    echo "autobahn/run.sh: FAILED: server exit $src, client exit $crc (total $(since "$RUN_START")s)"
+    echo "autobahn/run.sh: FAILED: server exit $src, client exit $crc, server-tls exit $trc (total $(since "$RUN_START")s)"
     exit 1
 fi
 
 # --- run the parts, time them, report ------------------------------------------------------
 case "$MODE" in
-    all) PARTS=(server client) ;;
+    all) PARTS=(server server-tls client) ;;
     *) PARTS=("$MODE") ;;
 esac
 RESULTS=()
@@ -276,6 +307,7 @@ for part in "${PARTS[@]}"; do
     rc=0
     case "$part" in
         server) run_server_part || rc=$? ;;
+        server-tls) run_server_part tls || rc=$? ;;
         client) run_client_part || rc=$? ;;
     esac
     secs=$(since "$t")

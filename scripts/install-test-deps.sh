@@ -9,7 +9,8 @@
 #   1. Debian packages: netcat-openbsd (nc with -U and -u), redis-server,
 #      chromium (/usr/bin/chromium, used headless by the browser tests),
 #      systemd (systemd-analyze verify checks contrib/wsbroadcaster.service),
-#      curl (the admin endpoint's publisher in tests/ops.rs), plus
+#      curl (the admin endpoint's publisher in tests/ops.rs),
+#      openssl (the CLI makes the certificate of Autobahn's TLS part), plus
 #      nodejs/npm and python3-pip only if node / python3's pip are missing.
 #      `apt-get update` runs first, and only when something is to be installed.
 #      Installed with --no-install-recommends; no service is started by the
@@ -34,7 +35,7 @@ PYTHON="${PYTHON:-python3}"
 PY_PKGS=(websockets==17.4 msgpack==1.2.4 prometheus_client==0.26.0)
 PLAYWRIGHT_CORE_VERSION=1.65.1   # needs Node.js >= 20
 NODE_MIN_MAJOR=20
-APT_PKGS=(netcat-openbsd redis-server chromium systemd curl)
+APT_PKGS=(netcat-openbsd redis-server chromium systemd curl openssl)
 
 BROWSER_DIR="$ROOT/tests/browser"
 SOCKETIO_DIR="$ROOT/tests/socketio"

@@ -9,7 +9,8 @@
 #   1. scripts/install-test-deps.sh   test dependencies (idempotent; seconds when done)
 #   2. cargo build --release          the library and the wsbroadcaster binary
 #   3. cargo test --release           unit, integration and doc tests
-#   4. autobahn/run.sh all            Autobahn testsuite, server and client, strict bar
+#   4. autobahn/run.sh all            Autobahn testsuite, server (ws:// and wss://) and
+#                                     client, strict bar
 #                                     (skipped with SKIP_AUTOBAHN=1)
 # The last line printed says whether everything passed, or which step failed.
 set -euo pipefail

@@ -65,3 +65,56 @@ fn fanout_over_unix_delivers_every_message_to_every_subscriber() {
     // The human summary precedes it.
     assert!(stdout.contains("deliveries:  expected 10000, delivered 10000, lost 0"));
 }
+
+/// The same over `wss://`: the bench's clients speak TLS (rustls, trusting
+/// the run's CA via --tls-ca), and so does its `ws` publisher.
+#[test]
+fn fanout_over_wss_delivers_every_message_to_every_subscriber() {
+    const CLIENTS: u64 = 20;
+    let ca = common::certs::TestCa::new("bench");
+    let leaf = ca.leaf("server", "bench");
+    let server = Server::start(&[
+        "--tls-cert",
+        leaf.cert.to_str().unwrap(),
+        "--tls-key",
+        leaf.key.to_str().unwrap(),
+    ]);
+    assert!(server.url().starts_with("wss://"));
+    let out = Command::new(BIN)
+        .args(["bench", "--url", &server.url(), "--tls-ca"])
+        .arg(&ca.ca_pem)
+        .arg("--connections")
+        .arg(CLIENTS.to_string())
+        .args(["--publish", "ws", "--size", "20KiB"])
+        .args(["--rate", "50", "--duration", "2s", "--drain", "5s"])
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("run wsbroadcaster bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "bench failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        out.status,
+        server.log()
+    );
+    let line = stdout.lines().last().expect("some output");
+    let published = json_u64(line, "published");
+    assert_eq!(published, 100, "50/s for 2 s: {line}");
+    assert_eq!(json_u64(line, "delivered"), published * CLIENTS, "{line}");
+    assert_eq!(json_u64(line, "lost"), 0, "{line}");
+    assert_eq!(json_u64(line, "out_of_order"), 0, "{line}");
+    assert_eq!(json_u64(line, "closed"), 0, "{line}");
+
+    // A CA that did not sign the server's certificate: the bench says so.
+    let other = common::certs::TestCa::new("bench-other");
+    let out = Command::new(BIN)
+        .args(["bench", "--url", &server.url(), "--tls-ca"])
+        .arg(&other.ca_pem)
+        .args(["-n", "2", "--mode", "idle", "--hold", "1s", "--quiet"])
+        .output()
+        .expect("run wsbroadcaster bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("certificate"), "{stderr}");
+}

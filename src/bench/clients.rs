@@ -17,11 +17,14 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 use slab::Slab;
 
 use super::histogram::Histogram;
@@ -65,8 +68,12 @@ enum State {
 #[derive(Debug)]
 struct Client {
     stream: TcpStream,
+    /// The TLS session of a `wss://` client (boxed: plain clients pay a
+    /// pointer).
+    tls: Option<Box<ClientConnection>>,
     state: State,
-    /// Bytes the kernel has not taken yet (the handshake request first).
+    /// Plaintext bytes not yet handed on (the handshake request first): to
+    /// the kernel, or to the TLS session.
     out: Vec<u8>,
     /// Registered for WRITABLE as well as READABLE.
     writable: bool,
@@ -161,18 +168,65 @@ impl Client {
         }
     }
 
+    /// Reads plaintext: through the TLS session on a `wss://` client.
+    /// `Ok(0)` at the end of the stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            let n = tls.read_tls(&mut self.stream)?;
+            if let Err(e) = tls.process_new_packets() {
+                let _ = tls.write_tls(&mut self.stream);
+                let hint = match e {
+                    rustls::Error::InvalidCertificate(_) => {
+                        " (does --tls-ca hold the CA that signed the server's certificate?)"
+                    }
+                    _ => "",
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("TLS: {e}{hint}"),
+                ));
+            }
+            if n == 0 {
+                continue; // the reader reports the end
+            }
+        }
+    }
+
     /// Writes `out` until done or the socket is full, and asks for
     /// WRITABLE only while bytes wait.
     fn flush(&mut self, registry: &Registry, key: usize) -> io::Result<()> {
         let mut pos = 0;
         while pos < self.out.len() {
-            match self.stream.write(&self.out[pos..]) {
+            let written = match self.tls.as_mut() {
+                None => self.stream.write(&self.out[pos..]),
+                // Sealed into the session's record buffer, written below.
+                Some(tls) => match tls.writer().write(&self.out[pos..]) {
+                    Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+                    r => r,
+                },
+            };
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+            if self.tls.is_some() && !self.write_tls()? {
+                break;
+            }
+        }
+        if self.tls.is_some() {
+            self.write_tls()?;
         }
         if pos == self.out.len() {
             // An idle client keeps no buffer.
@@ -180,7 +234,7 @@ impl Client {
         } else {
             self.out.drain(..pos);
         }
-        let want = !self.out.is_empty();
+        let want = !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write());
         if want != self.writable {
             let interest = if want {
                 Interest::READABLE | Interest::WRITABLE
@@ -191,6 +245,23 @@ impl Client {
             self.writable = want;
         }
         Ok(())
+    }
+
+    /// Writes the TLS session's records: `Ok(true)` once none is left.
+    fn write_tls(&mut self) -> io::Result<bool> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(true);
+        };
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// Moves the connection's queued frames (pongs, close) to `out`.
@@ -221,7 +292,7 @@ impl Client {
     fn on_readable(&mut self, key: usize, cx: &mut Cx<'_>, read_closed: bool) -> Outcome {
         let mut opened = None;
         loop {
-            let n = match self.stream.read(cx.scratch) {
+            let n = match self.read(cx.scratch) {
                 Ok(0) => {
                     let cause = match self.state {
                         State::Handshake { .. } => {
@@ -235,7 +306,18 @@ impl Client {
                     };
                 }
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // TLS handshake records to answer.
+                    if self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                        if let Err(e) = self.flush(cx.registry, key) {
+                            return Outcome {
+                                opened,
+                                ..self.gone(format!("write error: {e}"))
+                            };
+                        }
+                    }
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Outcome {
@@ -299,7 +381,7 @@ impl Client {
             // A short read drained the socket: with edge-triggered readiness
             // new bytes raise a new event, so skip the read that would only
             // say WouldBlock (unless the peer's FIN is pending too).
-            if n < cx.scratch.len() && !read_closed {
+            if n < cx.scratch.len() && !read_closed && self.tls.is_none() {
                 break;
             }
         }
@@ -427,6 +509,8 @@ pub(crate) struct Bench<'a> {
     events: Vec<Event>,
     addr: SocketAddr,
     request: ClientRequest,
+    /// `wss://`: the TLS configuration and the name to verify.
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     limits: Limits,
     t0: Instant,
     phase: Phase,
@@ -492,6 +576,12 @@ impl<'a> Bench<'a> {
         } else {
             0
         };
+        let tls = if url.tls {
+            let config = crate::client_tls::client_config(args.tls_ca.as_deref())?;
+            Some((config, crate::client_tls::server_name(&url.host)?))
+        } else {
+            None
+        };
         // The UDP or Unix publisher first, so a wrong address fails at once.
         let publisher = match (&args.mode, &args.publish) {
             (Mode::Fanout, PublishTarget::Udp(a)) => Some(Publisher::udp(*a)?),
@@ -513,6 +603,7 @@ impl<'a> Bench<'a> {
                 deflate: args.deflate,
                 ..ClientRequest::default()
             },
+            tls,
             limits,
             t0: now,
             phase: Phase::Connect,
@@ -747,11 +838,19 @@ impl<'a> Bench<'a> {
             )
             .map_err(|e| format!("cannot register a socket: {e}"))?;
         let (hs, request) = ClientHandshake::new(&self.request, HandshakeLimits::default());
+        let tls = match &self.tls {
+            Some((config, name)) => Some(Box::new(
+                ClientConnection::new(Arc::clone(config), name.clone())
+                    .map_err(|e| format!("cannot start TLS: {e}"))?,
+            )),
+            None => None,
+        };
         if publisher {
             self.ws_publisher = Some(entry.key());
         }
         entry.insert(Client {
             stream,
+            tls,
             state: State::Handshake {
                 hs: Box::new(hs),
                 since: Instant::now(),
@@ -955,7 +1054,8 @@ impl<'a> Bench<'a> {
             };
             outcome = c.on_readable(key, &mut cx, ev.is_read_closed());
         }
-        if outcome.gone.is_none() && ev.is_writable() && !c.out.is_empty() {
+        let pending = !c.out.is_empty() || c.tls.as_ref().is_some_and(|t| t.wants_write());
+        if outcome.gone.is_none() && ev.is_writable() && pending {
             if let Err(e) = c.flush(poll.registry(), key) {
                 outcome = c.gone(format!("write error: {e}"));
             }

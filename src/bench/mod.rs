@@ -100,7 +100,7 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 /// `bench` flags. Durations take units (5s, 500ms, 2m); sizes too (128, 4KiB).
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// The server's WebSocket URL.
+    /// The server's WebSocket URL (ws:// or wss://).
     #[arg(long, default_value = "ws://127.0.0.1:8124/")]
     pub url: String,
     /// WebSocket subscribers to open (a `ws` publisher is one more).
@@ -142,6 +142,10 @@ pub struct BenchArgs {
     /// Also print the results as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
+    /// Trusted certificates for a wss:// --url (PEM; default:
+    /// $SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long = "tls-ca", value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
     /// Offer permessage-deflate on every connection (as browsers do).
     #[arg(long)]
     pub deflate: bool,
