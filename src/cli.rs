@@ -206,6 +206,11 @@ struct ServeArgs {
     /// Resubscribe when none of our heartbeats came back for this long.
     #[arg(long = "cluster-stall-timeout", default_value = "3s", value_parser = parse_duration)]
     cluster_stall_timeout: Duration,
+    /// Most message bytes waiting for Redis (more reach local clients
+    /// only), and most received from Redis waiting for the event loop
+    /// (then the node stops reading Redis).
+    #[arg(long = "cluster-buffer", default_value = "16MiB", value_parser = parse_size)]
+    cluster_buffer: u64,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -382,6 +387,10 @@ impl ServeArgs {
         }
         c.heartbeat = self.cluster_heartbeat;
         c.stall_timeout = self.cluster_stall_timeout;
+        let buffer = usize::try_from(self.cluster_buffer)
+            .map_err(|_| "--cluster-buffer is too large".to_owned())?;
+        c.relay_bytes = buffer;
+        c.inflight_bytes = buffer;
         Ok(Some(c))
     }
 }

@@ -495,6 +495,8 @@ fn redis_failures_are_survived_and_recovered() {
             "300ms",
             "--cluster-stall-timeout",
             "2s",
+            "--cluster-buffer",
+            "8KiB",
         ],
     );
     let a = Srv::start(&flags);
@@ -607,9 +609,22 @@ fn redis_failures_are_survived_and_recovered() {
         detected < Duration::from_secs(4),
         "stall noticed after {detected:?}"
     );
-    // Local clients are served meanwhile.
+    // Local clients are served meanwhile, and the loop never waits for
+    // Redis: what does not fit in --cluster-buffer (8 KiB) is dropped for the
+    // other nodes and counted.
+    let dropped_before = stat(&a, "cluster_relay_dropped");
     a.udp_send(b"during-pause");
     expect_all(&mut cl, &[0], "during-pause");
+    for i in 0..20 {
+        let msg = format!("bulk-{i:02}-{}", "x".repeat(1000));
+        a.udp_send(msg.as_bytes());
+        expect_all(&mut cl, &[0], &msg);
+    }
+    let dropped = stat(&a, "cluster_relay_dropped") - dropped_before;
+    assert!(
+        dropped >= 12,
+        "at most 8 KiB of the 20 KiB waits for Redis; {dropped} dropped"
+    );
     // Delivery across nodes resumes once the pause ends, without a restart.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut k = 0;
@@ -624,10 +639,45 @@ fn redis_failures_are_survived_and_recovered() {
         expect_all(&mut cl, &[0], &format!("probe-{k}"));
         match cl[1].1.next(Duration::from_millis(500)) {
             Got::Text(t) if t.starts_with("probe-") => break 'probe,
-            Got::Text(t) if t == "during-pause" => {} // published late by Redis: allowed
+            // Queued while Redis was paused, published once it answered.
+            Got::Text(t) if t == "during-pause" || t.starts_with("bulk-") => {}
             Got::Timeout | Got::Ping | Got::Pong => {}
             other => panic!("b0 got {other:?}"),
         }
     }
     assert!(paused.elapsed() >= Duration::from_secs(3));
+}
+
+/// A node whose Redis is not there yet serves its own clients, logs the
+/// missing link once, and joins the cluster when Redis comes up.
+#[test]
+fn a_node_starts_without_redis_and_joins_when_it_comes() {
+    require_redis();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("pick a free port")
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let a = Srv::start(&node_flags(&url, &[]));
+    let (mut a0, _) = open(&a, "");
+    a.wait_log("subscriber lost the Redis link", Duration::from_secs(10));
+    a.udp_send(b"local");
+    assert_eq!(
+        a0.next_message(Duration::from_secs(10)),
+        Got::Text("local".into())
+    );
+    std::thread::sleep(Duration::from_secs(1)); // a few failed attempts
+    let redis = Redis::start_on(port).expect("redis-server on the node's port");
+    a.wait_log("subscriber reconnected to Redis", Duration::from_secs(20));
+    assert_eq!(
+        count(&a, "subscriber lost the Redis link"),
+        1,
+        "{}",
+        a.log()
+    );
+    assert_eq!(redis.cli(&["PUBLISH", "wsbroadcaster:all", "joined"]), "1");
+    assert_eq!(
+        a0.next_message(Duration::from_secs(10)),
+        Got::Text("joined".into())
+    );
 }

@@ -107,6 +107,9 @@ pub(crate) struct Shared {
     /// Payload bytes handed to the loop and not yet taken: the subscriber
     /// waits while this is over its budget (back-pressure towards Redis).
     pub(crate) inflight: AtomicUsize,
+    /// Payload bytes the loop has queued for the publisher and it has not
+    /// taken yet (bounded by `relay_bytes`).
+    pub(crate) relay_queued: AtomicUsize,
     /// Set when the loop is gone: the threads stop.
     pub(crate) closed: AtomicBool,
 }
@@ -241,6 +244,11 @@ pub(crate) fn publisher(
                 Err(_) => break,
             }
         }
+        let taken: usize = batch
+            .iter()
+            .map(|Outgoing::Message { payload, .. }| payload.len())
+            .sum();
+        shared.relay_queued.fetch_sub(taken, Ordering::AcqRel);
         let Some(c) = conn.as_mut() else {
             // No link: what the loop relayed now reaches local clients only.
             add(&counters.relay_dropped, batch.len() as u64);

@@ -69,8 +69,13 @@ pub struct ClusterConfig {
     /// Messages waiting for the publisher thread, at most; more are dropped
     /// (counted as `cluster_relay_dropped`). Default 65,536.
     pub relay_queue: usize,
+    /// Payload bytes waiting for the publisher thread, at most; more are
+    /// dropped (counted as `cluster_relay_dropped`). Default 16 MiB
+    /// (`--cluster-buffer`).
+    pub relay_bytes: usize,
     /// Payload bytes received from Redis and not yet delivered by the loop,
-    /// at most, before the subscriber stops reading. Default 16 MiB.
+    /// at most, before the subscriber stops reading. Default 16 MiB
+    /// (`--cluster-buffer`).
     pub inflight_bytes: usize,
     /// `--max-message` (set by the server): larger messages from Redis are
     /// dropped.
@@ -90,6 +95,7 @@ impl ClusterConfig {
             stall_timeout: Duration::from_secs(3),
             reconnect_max: Duration::from_secs(5),
             relay_queue: 65_536,
+            relay_bytes: 16 << 20,
             inflight_bytes: 16 << 20,
             max_message: 1 << 20,
             max_channel_name: 64,
@@ -137,6 +143,8 @@ pub(crate) struct Cluster {
     rx: Receiver<Delivery>,
     waker: Arc<Waker>,
     shared: Arc<Shared>,
+    /// `ClusterConfig::relay_bytes`.
+    relay_bytes: usize,
     full_warned: Option<Instant>,
 }
 
@@ -153,6 +161,7 @@ impl Cluster {
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             inflight: Default::default(),
+            relay_queued: Default::default(),
             closed: Default::default(),
         });
         let nonce = rand::random::<u64>();
@@ -183,12 +192,14 @@ impl Cluster {
             rx,
             waker,
             shared,
+            relay_bytes: cfg.relay_bytes,
             full_warned: None,
         })
     }
 
     /// Hands a message that entered this node to the publisher thread;
-    /// never blocks. True when queued. A send to one of this node's own
+    /// never blocks. True when queued; false (counted, logged at most once a
+    /// second) when `relay_bytes` or `relay_queue` is reached. A send to one of this node's own
     /// connections is not relayed (it was delivered, or that connection is
     /// gone).
     pub(crate) fn relay(&mut self, target: Target, kind: MessageKind, payload: &[u8]) -> bool {
@@ -197,30 +208,40 @@ impl Cluster {
                 return false;
             }
         }
-        let m = Outgoing::Message {
-            target,
-            kind,
-            payload: payload.to_vec(),
-        };
-        match self.relay_tx.try_send(m) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                let dropped = &self.shared.counters.relay_dropped;
-                dropped.fetch_add(1, Ordering::Relaxed);
-                let now = Instant::now();
-                if self
-                    .full_warned
-                    .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
-                {
-                    self.full_warned = Some(now);
-                    warn!(
-                        "cluster: the Redis publisher is behind (queue full); messages reach this node's clients only ({} not relayed so far)",
-                        dropped.load(Ordering::Relaxed)
-                    );
+        let queued = &self.shared.relay_queued;
+        let full = queued.load(Ordering::Acquire) + payload.len() > self.relay_bytes;
+        let sent = !full && {
+            let m = Outgoing::Message {
+                target,
+                kind,
+                payload: payload.to_vec(),
+            };
+            queued.fetch_add(payload.len(), Ordering::AcqRel);
+            match self.relay_tx.try_send(m) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    queued.fetch_sub(payload.len(), Ordering::AcqRel);
+                    false
                 }
-                false
             }
+        };
+        if sent {
+            return true;
         }
+        let dropped = &self.shared.counters.relay_dropped;
+        dropped.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        if self
+            .full_warned
+            .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
+        {
+            self.full_warned = Some(now);
+            warn!(
+                "cluster: the Redis publisher is behind (over --cluster-buffer); messages reach this node's clients only ({} not relayed so far)",
+                dropped.load(Ordering::Relaxed)
+            );
+        }
+        false
     }
 
     /// Copies the threads' counters into `stats`.
