@@ -1,4 +1,5 @@
-//! The two Redis threads: a publisher and a subscriber, each with its own
+//! What the two Redis threads (`publisher.rs`, `subscriber.rs`) share with
+//! each other and the loop: a publisher and a subscriber, each with its own
 //! connection (a subscribed Redis connection can do nothing else). Neither
 //! ever blocks the event loop: the loop hands the publisher messages with a
 //! non-blocking `try_send` (a full queue drops and counts), and the
@@ -14,38 +15,19 @@
 //! considered stalled (Redis dropped or paused it, or the TCP link is
 //! half-open): counted (`cluster_stalls`), logged, and re-established.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use log::{debug, error, info, warn};
-use mio::Waker;
+use log::{debug, info, warn};
 
-use super::ClusterConfig;
-use super::seq::{SeqCheck, SeqTracker};
-use super::socketio;
-use super::wire::{self, Channels, Envelope, Incoming, Target};
+use super::wire::Target;
 use crate::protocol::MessageKind;
-use crate::server::ingress::kind_of;
-use crate::server::route::{ConnId, NodeId, valid_channel_name};
 
 /// Time allowed to connect, and for a command's reply.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the subscriber wakes when nothing arrives, to check its link.
-const TICK: Duration = Duration::from_millis(100);
-/// Messages published per pipeline round trip, at most.
-const BATCH: usize = 256;
 /// First reconnection delay (doubled per failure up to `reconnect_max`).
 const BACKOFF_START: Duration = Duration::from_millis(100);
-/// Nodes tracked for sequence numbers, at most.
-const MAX_NODES: usize = 4096;
-/// A node not heard from for this long is forgotten.
-const NODE_IDLE: Duration = Duration::from_secs(60);
-/// Least time between two warnings of one kind (lost messages, malformed
-/// input); the rest are counted.
-const WARN_EVERY: Duration = Duration::from_secs(1);
 
 /// Counters the threads keep; the loop copies them into its `Stats`.
 #[derive(Debug, Default)]
@@ -63,7 +45,7 @@ pub(crate) struct Counters {
     pub(crate) socketio_malformed: AtomicU64,
 }
 
-fn add(c: &AtomicU64, n: u64) {
+pub(super) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
@@ -115,13 +97,13 @@ pub(crate) struct Shared {
 }
 
 /// Exponential backoff with jitter.
-struct Backoff {
+pub(super) struct Backoff {
     next: Duration,
     max: Duration,
 }
 
 impl Backoff {
-    fn new(max: Duration) -> Backoff {
+    pub(super) fn new(max: Duration) -> Backoff {
         Backoff {
             next: BACKOFF_START,
             max: max.max(BACKOFF_START),
@@ -129,30 +111,30 @@ impl Backoff {
     }
 
     /// The delay before the next attempt (and doubles the one after).
-    fn fail(&mut self) -> Duration {
+    pub(super) fn fail(&mut self) -> Duration {
         use rand::Rng;
         let d = self.next;
         self.next = (self.next * 2).min(self.max);
         d.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = BACKOFF_START;
     }
 }
 
 /// Logs a link's failures once per outage and its recovery.
-struct Outage {
+pub(super) struct Outage {
     what: &'static str,
     since: Option<(Instant, u32)>,
 }
 
 impl Outage {
-    fn new(what: &'static str) -> Outage {
+    pub(super) fn new(what: &'static str) -> Outage {
         Outage { what, since: None }
     }
 
-    fn failed(&mut self, err: &dyn std::fmt::Display) {
+    pub(super) fn failed(&mut self, err: &dyn std::fmt::Display) {
         match &mut self.since {
             None => {
                 warn!(
@@ -169,7 +151,7 @@ impl Outage {
     }
 
     /// True when this success ends an outage.
-    fn recovered(&mut self, counters: &Counters) -> bool {
+    pub(super) fn recovered(&mut self, counters: &Counters) -> bool {
         let Some((since, attempts)) = self.since.take() else {
             return false;
         };
@@ -183,434 +165,47 @@ impl Outage {
     }
 }
 
-fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
+pub(super) fn connect(client: &redis::Client) -> redis::RedisResult<redis::Connection> {
     let conn = client.get_connection_with_timeout(COMMAND_TIMEOUT)?;
     conn.set_read_timeout(Some(COMMAND_TIMEOUT))?;
     conn.set_write_timeout(Some(COMMAND_TIMEOUT))?;
     Ok(conn)
 }
 
-/// The publisher thread: sends what the loop relays, and a heartbeat every
-/// `cfg.heartbeat`. Stops when the loop's end of the queue is dropped.
-pub(crate) fn publisher(
-    client: redis::Client,
-    cfg: ClusterConfig,
-    node: NodeId,
-    nonce: u64,
-    rx: Receiver<Outgoing>,
-    shared: Arc<Shared>,
-) {
-    let names = Channels::new(&cfg.prefix, node);
-    let cluster = names.cluster();
-    let mut conn: Option<redis::Connection> = None;
-    let mut backoff = Backoff::new(cfg.reconnect_max);
-    let mut outage = Outage::new("publisher");
-    let mut retry_at = Instant::now();
-    let mut heartbeat_at = Instant::now();
-    let mut seq: u64 = 0;
-    let counters = &shared.counters;
-    let mut batch: Vec<Outgoing> = Vec::with_capacity(BATCH);
-    loop {
-        let now = Instant::now();
-        if conn.is_none() && now >= retry_at {
-            match connect(&client) {
-                Ok(c) => {
-                    if !outage.recovered(counters) {
-                        info!("cluster: publisher connected to {}", cfg.display_url());
-                    }
-                    backoff.reset();
-                    conn = Some(c);
-                }
-                Err(e) => {
-                    outage.failed(&e);
-                    retry_at = Instant::now() + backoff.fail();
-                }
-            }
-        }
-        let wake_at = if conn.is_some() {
-            heartbeat_at
-        } else {
-            retry_at
-        };
-        let wait = wake_at.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(m) => batch.push(m),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
-        }
-        let taken: usize = batch
-            .iter()
-            .map(|Outgoing::Message { payload, .. }| payload.len())
-            .sum();
-        shared.relay_queued.fetch_sub(taken, Ordering::AcqRel);
-        let Some(c) = conn.as_mut() else {
-            // No link: what the loop relayed now reaches local clients only.
-            add(&counters.relay_dropped, batch.len() as u64);
-            batch.clear();
-            continue;
-        };
-        let mut pipe = redis::pipe();
-        let mut messages = 0u64;
-        for m in batch.drain(..) {
-            let Outgoing::Message {
-                target,
-                kind,
-                payload,
-            } = m;
-            let (channel, s) = match &target {
-                Target::Conn(id) => (names.cluster_node(id.node()), 0),
-                _ => {
-                    seq += 1;
-                    (cluster.clone(), seq)
-                }
-            };
-            let bytes = wire::encode_message(node, s, &target, kind, &payload);
-            pipe.cmd("PUBLISH").arg(channel).arg(bytes).ignore();
-            messages += 1;
-        }
-        if Instant::now() >= heartbeat_at {
-            seq += 1;
-            pipe.cmd("PUBLISH")
-                .arg(&cluster)
-                .arg(wire::encode_heartbeat(node, seq, nonce))
-                .ignore();
-            heartbeat_at = Instant::now() + cfg.heartbeat;
-        }
-        match pipe.exec(c) {
-            Ok(()) => add(&counters.relayed, messages),
-            Err(e) => {
-                // Maybe published, maybe not: never retried (at most once).
-                add(&counters.relay_dropped, messages);
-                outage.failed(&e);
-                conn = None;
-                retry_at = Instant::now() + backoff.fail();
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Rate-limited warnings.
-struct Warner {
-    last: Option<Instant>,
-}
-
-impl Warner {
-    fn due(&mut self, now: Instant) -> bool {
-        let due = self
-            .last
-            .is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
-        if due {
-            self.last = Some(now);
-        }
-        due
-    }
-}
-
-/// The subscriber's state across reconnections.
-struct Subscriber {
-    cfg: ClusterConfig,
-    names: Channels,
-    node: NodeId,
-    nonce: u64,
-    tx: SyncSender<Delivery>,
-    waker: Arc<Waker>,
-    shared: Arc<Shared>,
-    seqs: SeqTracker,
-    /// When something we published last came back.
-    last_own: Instant,
-    lost_warn: Warner,
-    malformed_warn: Warner,
-    collision_warn: Warner,
-    /// `P#/#` for `--socketio-emitter` (key and namespace `/`).
-    socketio_prefix: Option<String>,
-}
-
-/// Why a subscription ended.
-enum Ended {
-    /// The link failed or stalled: reconnect.
-    Link,
-    /// The loop is gone: stop.
-    Shutdown,
-}
-
-/// The subscriber thread: subscribes, hands what arrives to the loop, and
-/// re-subscribes after any failure or stall. Stops when the loop is gone.
-pub(crate) fn subscriber(
-    client: redis::Client,
-    cfg: ClusterConfig,
-    node: NodeId,
-    nonce: u64,
-    tx: SyncSender<Delivery>,
-    waker: Arc<Waker>,
-    shared: Arc<Shared>,
-) {
-    let socketio_prefix = cfg.socketio_key.as_ref().map(|k| format!("{k}#/#"));
-    let mut s = Subscriber {
-        names: Channels::new(&cfg.prefix, node),
-        cfg,
-        node,
-        nonce,
-        tx,
-        waker,
-        shared,
-        seqs: SeqTracker::new(MAX_NODES),
-        last_own: Instant::now(),
-        lost_warn: Warner { last: None },
-        malformed_warn: Warner { last: None },
-        collision_warn: Warner { last: None },
-        socketio_prefix,
-    };
-    let mut backoff = Backoff::new(s.cfg.reconnect_max);
-    let mut outage = Outage::new("subscriber");
-    loop {
-        match s.session(&client, &mut outage, &mut backoff) {
-            Ok(Ended::Shutdown) => return,
-            Ok(Ended::Link) => {}
-            Err(e) => outage.failed(&e),
-        }
-        let pause = backoff.fail();
-        std::thread::sleep(pause);
-    }
-}
-
-impl Subscriber {
-    /// One connection: subscribe, then read until it fails or stalls.
-    fn session(
-        &mut self,
-        client: &redis::Client,
-        outage: &mut Outage,
-        backoff: &mut Backoff,
-    ) -> redis::RedisResult<Ended> {
-        let mut conn = connect(client)?;
-        let mut ps = conn.as_pubsub();
-        let channels = [
-            self.names.all(),
-            self.names.cluster(),
-            self.names.cluster_node(self.node),
-        ];
-        ps.subscribe(&channels)?;
-        let mut patterns = vec![self.names.channel_pattern(), self.names.own_ids_pattern()];
-        if let Some(p) = &self.socketio_prefix {
-            patterns.push(format!("{p}*"));
-        }
-        ps.psubscribe(&patterns)?;
-        ps.set_read_timeout(Some(TICK))?;
-        if !outage.recovered(&self.shared.counters) {
-            info!(
-                "cluster: subscribed to {} (channels {}, patterns {})",
-                self.cfg.display_url(),
-                channels.join(" "),
-                patterns.join(" ")
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1));
+        let mut base = BACKOFF_START;
+        for _ in 0..10 {
+            let d = b.fail();
+            assert!(
+                d >= base.mul_f64(0.75) && d <= base.mul_f64(1.25),
+                "{d:?} around {base:?}"
             );
+            base = (base * 2).min(Duration::from_secs(1));
         }
-        backoff.reset();
-        self.last_own = Instant::now();
-        let mut forget_at = Instant::now() + NODE_IDLE;
-        loop {
-            match ps.get_message() {
-                Ok(msg) => {
-                    if !self.on_message(msg.get_channel_name(), msg.get_payload_bytes()) {
-                        return Ok(Ended::Shutdown);
-                    }
-                }
-                Err(e) if e.is_timeout() => {
-                    if self.shared.closed.load(Ordering::Relaxed) {
-                        return Ok(Ended::Shutdown);
-                    }
-                }
-                Err(e) => {
-                    outage.failed(&e);
-                    return Ok(Ended::Link);
-                }
-            }
-            let now = Instant::now();
-            let silent = now.saturating_duration_since(self.last_own);
-            if silent > self.cfg.stall_timeout {
-                add(&self.shared.counters.stalls, 1);
-                warn!(
-                    "cluster: none of this node's heartbeats came back from Redis for {:.1} s (limit {:?}): the subscription is stalled; resubscribing",
-                    silent.as_secs_f64(),
-                    self.cfg.stall_timeout
-                );
-                return Ok(Ended::Link);
-            }
-            if now >= forget_at {
-                self.seqs.forget_idle(now, NODE_IDLE);
-                forget_at = now + NODE_IDLE;
-            }
-        }
+        assert_eq!(base, Duration::from_secs(1), "capped");
+        b.reset();
+        assert!(b.fail() <= BACKOFF_START.mul_f64(1.25));
+        // A cap below the start is raised to the start.
+        let mut tiny = Backoff::new(Duration::from_millis(1));
+        assert!(tiny.fail() >= BACKOFF_START.mul_f64(0.75));
     }
 
-    /// Handles one message; false when the loop is gone.
-    fn on_message(&mut self, channel: &str, payload: &[u8]) -> bool {
-        let counters = &self.shared.counters;
-        let max = self.cfg.max_message;
-        if let Some(p) = &self.socketio_prefix {
-            if channel.starts_with(p.as_str()) {
-                return match socketio::decode(payload, self.cfg.max_channel_name) {
-                    Ok(e) if e.json.len() <= max => {
-                        add(&counters.socketio_messages, 1);
-                        self.deliver(Delivery {
-                            dest: Dest::Rooms {
-                                rooms: e.rooms,
-                                except: e.except,
-                            },
-                            kind: MessageKind::Text,
-                            payload: e.json.into_bytes(),
-                        })
-                    }
-                    Ok(e) => {
-                        let why = format!("{} bytes of JSON, over --max-message", e.json.len());
-                        self.malformed(true, channel, &why)
-                    }
-                    Err(why) => self.malformed(true, channel, &why),
-                };
-            }
-        }
-        if payload.len() > max + 64 {
-            let why = format!("{} bytes, over --max-message", payload.len());
-            return self.malformed(false, channel, &why);
-        }
-        let (target, kind, payload) = match self.names.classify(channel) {
-            Incoming::ExternalAll => (Target::All, kind_of(payload), payload.to_vec()),
-            Incoming::ExternalChannel(name)
-                if valid_channel_name(name.as_bytes(), self.cfg.max_channel_name) =>
-            {
-                (
-                    Target::Channels(vec![name.to_owned()]),
-                    kind_of(payload),
-                    payload.to_vec(),
-                )
-            }
-            Incoming::ExternalConn(id) => match id.parse::<ConnId>() {
-                Ok(id) => (Target::Conn(id), kind_of(payload), payload.to_vec()),
-                Err(_) => return self.malformed(false, channel, "not a connection id"),
-            },
-            Incoming::Envelope => return self.on_envelope(channel, payload),
-            Incoming::ExternalChannel(_) => {
-                return self.malformed(false, channel, "not a valid channel name");
-            }
-            Incoming::Unknown => return self.malformed(false, channel, "not one of our channels"),
-        };
-        if payload.len() > max {
-            let why = format!("{} bytes, over --max-message", payload.len());
-            return self.malformed(false, channel, &why);
-        }
-        add(&counters.external, 1);
-        self.deliver(Delivery {
-            dest: Dest::Target(target),
-            kind,
-            payload,
-        })
-    }
-
-    fn on_envelope(&mut self, channel: &str, payload: &[u8]) -> bool {
-        let env = match wire::decode_envelope(payload, self.cfg.max_channel_name) {
-            Ok(e) => e,
-            Err(why) => return self.malformed(false, channel, &why),
-        };
-        let now = Instant::now();
-        let (node, seq) = match &env {
-            Envelope::Message { node, seq, .. } | Envelope::Heartbeat { node, seq, .. } => {
-                (*node, *seq)
-            }
-        };
-        if let Envelope::Heartbeat { nonce, .. } = &env {
-            if node == self.node && *nonce != self.nonce {
-                add(&self.shared.counters.id_collisions, 1);
-                if self.collision_warn.due(now) {
-                    error!(
-                        "cluster: another process uses this node's id {node}: messages between the two are lost, and targeted sends may reach the wrong node; restart one of them"
-                    );
-                }
-                return true;
-            }
-        }
-        if seq != 0 {
-            match self.seqs.observe(node, seq, now) {
-                SeqCheck::Gap(n) => {
-                    add(&self.shared.counters.lost, n);
-                    if self.lost_warn.due(now) {
-                        warn!(
-                            "cluster: {n} message(s) from node {node} never arrived (sequence jumped to {seq}); {} lost so far",
-                            self.shared.counters.lost.load(Ordering::Relaxed)
-                        );
-                    }
-                }
-                SeqCheck::Behind => debug!("cluster: node {node} sequence went back to {seq}"),
-                SeqCheck::First | SeqCheck::InOrder => {}
-            }
-        }
-        if node == self.node {
-            // Our own message back: proof the link works; already delivered
-            // locally when it entered (the exactly-once rule).
-            self.last_own = now;
-            return true;
-        }
-        match env {
-            Envelope::Heartbeat { .. } => true,
-            Envelope::Message {
-                target,
-                kind,
-                payload,
-                ..
-            } => {
-                if payload.len() > self.cfg.max_message {
-                    let why = format!("{} bytes, over --max-message", payload.len());
-                    return self.malformed(false, channel, &why);
-                }
-                add(&self.shared.counters.received, 1);
-                self.deliver(Delivery {
-                    dest: Dest::Target(target),
-                    kind,
-                    payload,
-                })
-            }
-        }
-    }
-
-    /// Counts and (rate-limited) logs a message that cannot be delivered.
-    fn malformed(&mut self, socketio: bool, channel: &str, why: &str) -> bool {
-        let c = &self.shared.counters;
-        let counter = if socketio {
-            &c.socketio_malformed
-        } else {
-            &c.malformed
-        };
-        add(counter, 1);
-        let shown: String = channel.chars().take(100).collect();
-        if self.malformed_warn.due(Instant::now()) {
-            warn!(
-                "cluster: dropped a message on Redis channel {shown:?}: {why} ({} dropped so far)",
-                counter.load(Ordering::Relaxed)
-            );
-        } else {
-            debug!("cluster: dropped a message on Redis channel {shown:?}: {why}");
-        }
-        true
-    }
-
-    /// Hands a delivery to the loop; waits while the loop has more than
-    /// `cfg.inflight_bytes` to take. False when the loop is gone.
-    fn deliver(&mut self, d: Delivery) -> bool {
-        let len = d.payload.len();
-        while self.shared.inflight.load(Ordering::Acquire) > self.cfg.inflight_bytes {
-            if self.shared.closed.load(Ordering::Relaxed) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        self.shared.inflight.fetch_add(len, Ordering::AcqRel);
-        if self.tx.send(d).is_err() {
-            return false;
-        }
-        let _ = self.waker.wake();
-        true
+    #[test]
+    fn an_outage_is_logged_once_and_counted_when_it_ends() {
+        let counters = Counters::default();
+        let mut o = Outage::new("test");
+        assert!(!o.recovered(&counters), "no outage: nothing to count");
+        o.failed(&"refused");
+        o.failed(&"refused again");
+        assert!(matches!(o.since, Some((_, 2))));
+        assert!(o.recovered(&counters));
+        assert_eq!(counters.reconnects.load(Ordering::Relaxed), 1);
+        assert!(!o.recovered(&counters));
     }
 }

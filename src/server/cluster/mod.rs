@@ -29,8 +29,10 @@
 //! opens more connections to the same server.
 
 mod link;
+mod publisher;
 mod seq;
 mod socketio;
+mod subscriber;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -171,14 +173,14 @@ impl Cluster {
             let (client, cfg, shared) = (client.clone(), cfg.clone(), Arc::clone(&shared));
             std::thread::Builder::new()
                 .name("redis-pub".into())
-                .spawn(move || link::publisher(client, cfg, node, nonce, relay_rx, shared))
+                .spawn(move || publisher::run(client, cfg, node, nonce, relay_rx, shared))
                 .map_err(|e| e.to_string())?;
         }
         {
             let (cfg, shared, waker) = (cfg.clone(), Arc::clone(&shared), Arc::clone(&waker));
             std::thread::Builder::new()
                 .name("redis-sub".into())
-                .spawn(move || link::subscriber(client, cfg, node, nonce, tx, waker, shared))
+                .spawn(move || subscriber::run(client, cfg, node, nonce, tx, waker, shared))
                 .map_err(|e| e.to_string())?;
         }
         info!(
@@ -357,5 +359,29 @@ impl Server {
             self.targets.retain(|k| !out.contains(k));
         }
         self.deliver_to_targets(kind, payload, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls() {
+        let c = ClusterConfig::new("redis://127.0.0.1:6379/2").unwrap();
+        assert_eq!(c.prefix, "wsbroadcaster");
+        assert_eq!(c.display_url(), "redis://127.0.0.1:6379/2");
+        assert!(ClusterConfig::new("redis+unix:///run/redis.sock").is_ok());
+        let with_password = ClusterConfig::new("redis://:s3cret@10.0.0.1:6379").unwrap();
+        assert_eq!(with_password.display_url(), "redis://***@10.0.0.1:6379");
+        for bad in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://", ""] {
+            let e = ClusterConfig::new(bad).unwrap_err();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        let e = ClusterConfig::new("rediss://:s3cret@x:1").unwrap_err();
+        assert!(
+            !e.contains("s3cret") && e.contains("redis://HOST:PORT"),
+            "{e}"
+        );
     }
 }
