@@ -12,6 +12,8 @@ mod support;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Client, Got, INSTALL_HINT, Lines, root, wait_exit, wait_until};
@@ -220,6 +222,39 @@ fn stat(n: &Srv, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} is not a number"))
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("pick a free port")
+        .port()
+}
+
+/// `POST PATH` with `body` to the admin endpoint; the whole response.
+fn http_post(port: u16, path: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).expect("read the admin response");
+    out.trim_end().to_owned()
+}
+
+/// One control-socket command; its one-line answer.
+fn control_command(path: &std::path::Path, cmd: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(path).expect("connect the control socket");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    writeln!(s, "{cmd}").unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line)
+        .expect("read the control answer");
+    line.trim_end().to_owned()
+}
+
 /// Each client in `who` receives `want` next.
 fn expect_all(clients: &mut [(&str, Client)], who: &[usize], want: &str) {
     for &i in who {
@@ -238,9 +273,13 @@ fn three_nodes_deliver_every_publish_once() {
     require_redis();
     let redis = Redis::start();
     let url = redis.url();
+    let admin = free_port();
+    let admin_flag = format!("127.0.0.1:{admin}");
+    let control = common::unique_sock_path("ctl");
+    let control_flag = control.to_str().unwrap().to_owned();
     let a = Srv::start_with_stdin(&node_flags(&url, &["--stdin"]));
-    let b = Srv::start(&node_flags(&url, &[]));
-    let c = Srv::start(&node_flags(&url, &[]));
+    let b = Srv::start(&node_flags(&url, &["--admin", &admin_flag]));
+    let c = Srv::start(&node_flags(&url, &["--control", &control_flag]));
     for n in [&a, &b, &c] {
         wait_ready(n);
     }
@@ -286,6 +325,18 @@ fn three_nodes_deliver_every_publish_once() {
     expect_all(&mut cl, &[AN, CN], "rpc-news");
     b.udp_send(b"@sport udp-sport");
     expect_all(&mut cl, &[BS, CN], "udp-sport");
+
+    // The admin endpoint (POST /publish) on B, the control socket on C.
+    let reply = http_post(admin, "/publish?channel=sport", b"admin-sport");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with(r#""relayed":true}"#), "{reply}");
+    expect_all(&mut cl, &[BS, CN], "admin-sport");
+    let reply = control_command(&control, &format!("json publish @id:{a0_id} control-to-a0"));
+    assert!(
+        reply.contains(r#""queued":0"#) && reply.contains(r#""relayed":true"#),
+        "{reply}"
+    );
+    expect_all(&mut cl, &[A0], "control-to-a0");
 
     // Client messages under `broadcast`: the sender's channels (or
     // everyone), on every node, each recipient once.
@@ -348,15 +399,16 @@ fn three_nodes_deliver_every_publish_once() {
         }
     }
     // Relayed by each node: A udp-a, stdin-a, client-news, rpc-to-c0;
-    // B unix-b, rpc-news, udp-sport, client-all; C rpc-c, client-multi,
-    // udp-to-b0, end.
+    // B unix-b, rpc-news, udp-sport, admin-sport, client-all; C rpc-c,
+    // control-to-a0, client-multi, udp-to-b0, end.
     assert_eq!(stat(&a, "cluster_relayed"), 4);
-    assert_eq!(stat(&b, "cluster_relayed"), 4);
-    assert_eq!(stat(&c, "cluster_relayed"), 4);
+    assert_eq!(stat(&b, "cluster_relayed"), 5);
+    assert_eq!(stat(&c, "cluster_relayed"), 5);
     // From the other two nodes: their broadcasts, and the sends to this node.
-    assert_eq!(stat(&a, "cluster_received"), 7);
+    assert_eq!(stat(&a, "cluster_received"), 9);
     assert_eq!(stat(&b, "cluster_received"), 7);
-    assert_eq!(stat(&c, "cluster_received"), 8);
+    assert_eq!(stat(&c, "cluster_received"), 9);
+    let _ = std::fs::remove_file(&control);
     assert_eq!(stat(&a, "cluster_external"), 3);
     assert_eq!(stat(&b, "cluster_external"), 2);
 }
@@ -653,10 +705,7 @@ fn redis_failures_are_survived_and_recovered() {
 #[test]
 fn a_node_starts_without_redis_and_joins_when_it_comes() {
     require_redis();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("pick a free port")
-        .port();
+    let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let a = Srv::start(&node_flags(&url, &[]));
     let (mut a0, _) = open(&a, "");
@@ -680,4 +729,147 @@ fn a_node_starts_without_redis_and_joins_when_it_comes() {
         a0.next_message(Duration::from_secs(10)),
         Got::Text("joined".into())
     );
+}
+
+/// A TCP proxy to Redis whose open connections can be frozen: nothing is
+/// forwarded any more and nothing is closed, as on a half-open link (a
+/// peer that vanished without a FIN). Connections made after a freeze work.
+struct Proxy {
+    port: u16,
+    epoch: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(to: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, st) = (Arc::clone(&epoch), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                            continue;
+                        };
+                        let my = e.load(Ordering::Relaxed);
+                        for (from, into) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            let (e, st) = (Arc::clone(&e), Arc::clone(&st));
+                            std::thread::spawn(move || pump(from, into, my, &e, &st));
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy { port, epoch, stop }
+    }
+
+    /// Every connection open now stops forwarding, silently and for good.
+    fn freeze(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn pump(mut from: TcpStream, mut into: TcpStream, my: u64, epoch: &AtomicU64, stop: &AtomicBool) {
+    use std::io::Read;
+    from.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        if epoch.load(Ordering::Relaxed) != my {
+            // Frozen: read nothing, write nothing, close nothing.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => {
+                let _ = into.shutdown(std::net::Shutdown::Write);
+                return;
+            }
+            Ok(n) => {
+                if epoch.load(Ordering::Relaxed) == my && into.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A half-open link to Redis (no error, no FIN, just silence) is noticed by
+/// the heartbeat within seconds, counted, logged and replaced by a new
+/// connection; delivery across nodes resumes.
+#[test]
+fn a_half_open_link_is_noticed_and_replaced() {
+    require_redis();
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let url = format!("redis://127.0.0.1:{}", proxy.port);
+    let flags = node_flags(
+        &url,
+        &[
+            "--cluster-heartbeat",
+            "300ms",
+            "--cluster-stall-timeout",
+            "2s",
+        ],
+    );
+    let a = Srv::start(&flags);
+    let b = Srv::start(&flags);
+    wait_ready(&a);
+    wait_ready(&b);
+    let (a0, _) = open(&a, "");
+    let (b0, _) = open(&b, "");
+    let mut cl = vec![("a0", a0), ("b0", b0)];
+    a.udp_send(b"before");
+    expect_all(&mut cl, &[0, 1], "before");
+
+    let frozen = Instant::now();
+    proxy.freeze();
+    for n in [&a, &b] {
+        wait_until(Duration::from_secs(8), "the stall noticed", || {
+            stat(n, "cluster_stalls") >= 1
+        });
+        n.wait_log(
+            "the subscription is stalled; resubscribing",
+            Duration::from_secs(1),
+        );
+        // The publisher's PUBLISH got no answer: its connection is replaced too.
+        n.wait_log("publisher lost the Redis link", Duration::from_secs(10));
+        n.wait_log("publisher reconnected to Redis", Duration::from_secs(20));
+    }
+    let noticed = frozen.elapsed();
+    assert!(noticed < Duration::from_secs(8), "{noticed:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut k = 0;
+    loop {
+        assert!(Instant::now() < deadline, "delivery did not resume");
+        k += 1;
+        a.udp_send(format!("probe-{k}").as_bytes());
+        expect_all(&mut cl, &[0], &format!("probe-{k}"));
+        match cl[1].1.next(Duration::from_millis(500)) {
+            Got::Text(t) if t.starts_with("probe-") => break,
+            Got::Timeout | Got::Ping | Got::Pong => {}
+            other => panic!("b0 got {other:?}"),
+        }
+    }
 }
