@@ -30,7 +30,7 @@
 use std::hint::black_box;
 use std::io::{self, Cursor, Read, Write};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use tungstenite::Message;
 use tungstenite::protocol::frame::coding::{Data, OpCode as TOpCode};
 use tungstenite::protocol::frame::{Frame, FrameHeader as TFrameHeader};
@@ -232,4 +232,50 @@ fn unmask(c: &mut Criterion) {
 }
 
 criterion_group!(benches, decode_unmask, encode, unmask);
-criterion_main!(benches);
+
+/// `CODEC_INSTR=<case>:<bytes>:<iterations>` runs one decode case that many
+/// times and exits, for `valgrind --tool=callgrind`, whose instruction
+/// counts do not depend on machine noise (benches/codec_instr.sh runs every
+/// case at two iteration counts and prints instructions per frame). Cases:
+/// `wsbroadcaster`, `tungstenite_codec`, `tungstenite_context`.
+fn instr(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [case, len, iters] = parts[..] else {
+        panic!("CODEC_INSTR={spec:?}: want <case>:<bytes>:<iterations>");
+    };
+    let len: usize = len.parse().expect("bytes");
+    let iters: usize = iters.parse().expect("iterations");
+    let frame = client_frame(len);
+    match case {
+        "wsbroadcaster" => {
+            let mut conn = Connection::new(Role::Server, Limits::default());
+            let mut events = Vec::with_capacity(4);
+            for _ in 0..iters {
+                conn.receive(black_box(&frame), &mut events);
+                black_box(&events);
+                events.clear();
+            }
+        }
+        "tungstenite_codec" => {
+            for _ in 0..iters {
+                black_box(tungstenite_decode(black_box(&frame)));
+            }
+        }
+        "tungstenite_context" => {
+            let mut ctx = WebSocketContext::new(TRole::Server, None);
+            let mut stream = FrameStream { frame, pos: 0 };
+            for _ in 0..iters {
+                black_box(ctx.read(&mut stream).expect("message"));
+            }
+        }
+        other => panic!("CODEC_INSTR: unknown case {other:?}"),
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("CODEC_INSTR") {
+        return instr(&spec);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

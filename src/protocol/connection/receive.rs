@@ -45,6 +45,10 @@ impl Connection {
         while pos < input.len() && self.state != CloseState::Closed {
             let rest = &input[pos..];
             pos += match self.rx {
+                Rx::Header { len: 0 } => match self.whole_message(rest, events) {
+                    Some(n) => n,
+                    None => self.read_header(rest, 0, events),
+                },
                 Rx::Header { len } => self.read_header(rest, len as usize, events),
                 Rx::Payload { .. } => self.read_payload(rest, events),
             };
@@ -55,6 +59,53 @@ impl Connection {
         }
         // Closed: the rest of the input is ignored (RFC 6455 §5.5.1).
         input.len()
+    }
+
+    /// The common case in one step: `input` starts with a complete,
+    /// unfragmented, uncompressed text or binary frame that passes every
+    /// check, and no message is being assembled. Its payload is copied and
+    /// unmasked straight into the event's buffer (sized exactly), skipping
+    /// the streaming state machine. Returns the bytes used, or `None` (having
+    /// changed nothing) for anything else, which then takes the general path:
+    /// so the events are the same however the input was split.
+    #[inline]
+    fn whole_message(&mut self, input: &[u8], events: &mut Vec<Event>) -> Option<usize> {
+        if self.message.is_some() {
+            return None;
+        }
+        let (h, used) = FrameHeader::decode(input).ok()??;
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return None,
+        };
+        let role_ok = match self.role {
+            Role::Server => h.mask.is_some(),
+            Role::Client => h.mask.is_none(),
+        };
+        let end = used as u64 + h.len;
+        if !h.fin
+            || h.rsv != 0
+            || self.limits.max_fragments == 0
+            || !role_ok
+            || end > input.len() as u64
+            || h.len > self.limits.max_frame
+            || h.len > self.limits.max_message as u64
+        {
+            return None;
+        }
+        let mut data = input[used..end as usize].to_vec();
+        if let Some(key) = h.mask {
+            apply_mask(&mut data, key, 0);
+        }
+        if kind == MessageKind::Text && std::str::from_utf8(&data).is_err() {
+            // The general path reports it at the first bad byte, with the
+            // same outcome.
+            return None;
+        }
+        events.push(Event::Message { kind, data });
+        self.message_done = true;
+        Some(end as usize)
     }
 
     /// Reads header bytes; returns how many bytes of `input` were used.
