@@ -211,6 +211,24 @@ struct ServeArgs {
     /// (then the node stops reading Redis).
     #[arg(long = "cluster-buffer", default_value = "16MiB", value_parser = parse_size)]
     cluster_buffer: u64,
+    /// Messages kept per channel (and for messages to everyone) so clients
+    /// that opt in with `?recover=1` can catch up after a reconnect (0: off).
+    /// See docs/recovery.md.
+    #[arg(long, default_value_t = 0)]
+    history: usize,
+    /// Memory charged to the history of all channels together; the oldest
+    /// messages go first.
+    #[arg(long = "history-memory", default_value = "64MiB", value_parser = parse_size)]
+    history_memory: u64,
+    /// What a client that falls behind gets on channels without their own
+    /// --channel-policy (and for messages to everyone): close (1008 over
+    /// --max-queued-bytes), drop-oldest, keep-latest.
+    #[arg(long = "slow-consumer", default_value = "close")]
+    slow_consumer: crate::server::SlowPolicy,
+    /// A channel's slow-consumer policy, NAME=POLICY (repeatable), e.g.
+    /// --channel-policy ticker=keep-latest.
+    #[arg(long = "channel-policy", value_name = "NAME=POLICY", value_parser = parse_channel_policy)]
+    channel_policy: Vec<(String, crate::server::SlowPolicy)>,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -248,6 +266,22 @@ struct ServeArgs {
     /// Channels listed by name in stats and /metrics (the largest ones).
     #[arg(long = "stats-channels", default_value_t = 100)]
     stats_channels: usize,
+}
+
+fn parse_channel_policy(v: &str) -> Result<(String, crate::server::SlowPolicy), String> {
+    let (name, policy) = v
+        .split_once('=')
+        .ok_or_else(|| format!("{v:?}: expected NAME=POLICY, e.g. ticker=keep-latest"))?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-*".contains(&b))
+    {
+        return Err(format!(
+            "{name:?} is not a channel name ([A-Za-z0-9_.-], or * for everyone)"
+        ));
+    }
+    Ok((name.to_owned(), policy.parse()?))
 }
 
 fn off_or<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<T>, String> {
@@ -331,6 +365,16 @@ impl ServeArgs {
                 max_channels_listed: self.stats_channels,
             },
             cluster: self.cluster()?,
+            history: crate::server::HistoryLimits {
+                per_stream: self.history,
+                max_bytes: usize_of(self.history_memory, "history-memory")?,
+            },
+            slow_consumer: self.slow_consumer,
+            channel_policies: self
+                .channel_policy
+                .iter()
+                .map(|(n, p)| (Box::from(n.as_str()), *p))
+                .collect(),
             ..ServerConfig::default()
         })
     }

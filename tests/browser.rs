@@ -163,3 +163,115 @@ fn page_receives_broadcasts_and_sends(
     assert!(st.success(), "browser script exit status: {st}");
     server.wait_log("code=1000 by=client", Duration::from_secs(10));
 }
+
+/// Stops node by PID if a test fails half-way: SIGTERM first, which
+/// playwright handles by closing the browser, then SIGKILL.
+struct NodeScript {
+    child: std::process::Child,
+    out: Lines,
+    err: Lines,
+}
+
+impl NodeScript {
+    fn start(script: &str, args: &[&str]) -> NodeScript {
+        let mut child = Command::new("node")
+            .arg(root().join("tests/browser").join(script))
+            .args(args)
+            .current_dir(root().join("tests/browser"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn node: {e}: {INSTALL_HINT}"));
+        let out = Lines::spawn(child.stdout.take().unwrap());
+        let err = Lines::spawn(child.stderr.take().unwrap());
+        NodeScript { child, out, err }
+    }
+
+    fn next(&self, what: &str) -> String {
+        match self.out.next(Duration::from_secs(60)) {
+            Some(l) if !l.starts_with("error") => l,
+            other => {
+                let mut stderr = String::new();
+                while let Some(l) = self.err.next(Duration::from_millis(200)) {
+                    stderr.push_str(&l);
+                    stderr.push('\n');
+                }
+                panic!("browser script: waiting for {what}, got {other:?}; stderr:\n{stderr}")
+            }
+        }
+    }
+}
+
+impl Drop for NodeScript {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            common::signal(self.child.id(), "TERM");
+            if wait_exit(&mut self.child, Duration::from_secs(10)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn json_strings(list: &str) -> Vec<String> {
+    let inner = list
+        .strip_prefix('[')
+        .and_then(|l| l.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("not a JSON array: {list}"));
+    if inner.is_empty() {
+        return Vec::new();
+    }
+    inner
+        .split(',')
+        .map(|s| s.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// The recovering client of docs/recovery.md, in Chromium: it loses its
+/// connection while 100 messages are published and gets all of them, in
+/// order, once, after it reconnects with `since=`.
+#[test]
+fn chromium_recovering_client_misses_nothing() {
+    require_browser_deps();
+    let server = Server::start(&["--history", "1000"]);
+    let node = NodeScript::start("recover_page.mjs", &[&server.url(), "news"]);
+    assert_eq!(node.next("open"), "open");
+    let mut p = std::os::unix::net::UnixStream::connect(&server.unix).unwrap();
+    let mut publish = |from: usize, to: usize| {
+        use std::io::Write;
+        let lines: String = (from..=to).map(|i| format!("@news m{i}\n")).collect();
+        p.write_all(lines.as_bytes()).unwrap();
+    };
+    let want = |n: usize| (1..=n).map(|i| format!("m{i}")).collect::<Vec<_>>();
+    publish(1, 3);
+    let got = node.next("3 messages");
+    assert_eq!(json_strings(got.strip_prefix("got ").unwrap()), want(3));
+    assert_eq!(node.next("the drop"), "dropped");
+    // Published while the page is away (it reconnects after 1 s).
+    publish(4, 103);
+    let got = node.next("103 messages");
+    assert_eq!(json_strings(got.strip_prefix("got ").unwrap()), want(103));
+    publish(104, 104);
+    let got = node.next("a live message");
+    assert_eq!(json_strings(got.strip_prefix("got ").unwrap()), want(104));
+    let urls = node.next("the urls");
+    assert!(
+        urls.contains("since=news:3:") && urls.contains("since=*:0:"),
+        "the page came back with its positions: {urls}"
+    );
+    assert_eq!(node.next("losses"), "losses []");
+    server.wait_log("since=news:3:", Duration::from_secs(5));
+}
+
+/// The client algorithm in docs/recovery.md is the file the browser test runs.
+#[test]
+fn recovery_doc_shows_the_tested_client() {
+    let js = std::fs::read_to_string(root().join("tests/browser/recovery_client.js")).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/recovery.md")).unwrap();
+    assert!(
+        doc.contains(js.trim_end()),
+        "docs/recovery.md must show tests/browser/recovery_client.js verbatim"
+    );
+}

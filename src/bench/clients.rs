@@ -127,6 +127,7 @@ impl Deliveries {
             self.publisher_echoes += 1;
             return;
         }
+        let data = payload::unwrap_envelope(data);
         let Some((seq, sent_ns)) = payload::decode(data, self.run_id) else {
             self.foreign += 1;
             return;

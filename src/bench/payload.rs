@@ -34,6 +34,23 @@ pub(crate) fn decode(data: &[u8], run: u32) -> Option<(u64, u64)> {
     Some((seq, sent))
 }
 
+/// The payload of a recovery envelope (`--url 'ws://…/?recover=1'`,
+/// docs/recovery.md): `{"ch":…,"data":"B…"}` gives the `B…` part (bench
+/// payloads need no JSON escaping); anything else is returned as is.
+pub(crate) fn unwrap_envelope(data: &[u8]) -> &[u8] {
+    const KEY: &[u8] = b"\"data\":\"";
+    if !data.starts_with(b"{\"ch\":") {
+        return data;
+    }
+    match data.windows(KEY.len()).position(|w| w == KEY) {
+        Some(i) => {
+            let rest = &data[i + KEY.len()..];
+            rest.strip_suffix(b"\"}").unwrap_or(rest)
+        }
+        None => data,
+    }
+}
+
 fn parse_hex(s: &[u8]) -> Option<u32> {
     std::str::from_utf8(s)
         .ok()
@@ -56,6 +73,19 @@ fn parse_dec(s: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelopes_are_unwrapped() {
+        let mut buf = Vec::new();
+        encode(&mut buf, 7, 3, 9, MIN_SIZE);
+        let mut env = br#"{"ch":"*","ep":"0123456789ab","off":3,"data":""#.to_vec();
+        env.extend_from_slice(&buf);
+        env.extend_from_slice(b"\"}");
+        assert_eq!(decode(unwrap_envelope(&env), 7), Some((3, 9)));
+        assert_eq!(unwrap_envelope(&buf), &buf[..]);
+        let pos = br#"{"ch":"*","ep":"0123456789ab","off":3}"#;
+        assert_eq!(decode(unwrap_envelope(pos), 7), None);
+    }
 
     #[test]
     fn round_trip() {

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use super::auth::AuthConfig;
 use super::cluster::ClusterConfig;
+use super::history::memory::HistoryLimits;
 use super::ops::OpsConfig;
 use super::route::ChannelLimits;
+use super::slow::SlowPolicy;
 use super::tls::TlsFiles;
 use crate::cidr::Cidr;
 use crate::protocol::deflate::ServerDeflate;
@@ -94,6 +96,24 @@ pub struct ServerConfig {
     /// Cluster mode through Redis pub/sub (`--redis`), or `None` for a
     /// single node. Default off.
     pub cluster: Option<ClusterConfig>,
+    /// Per-stream history for recovery (`--history`, `--history-memory`).
+    /// Default: off.
+    pub history: HistoryLimits,
+    /// Slow-consumer policy of channels not named in `channel_policies`
+    /// (and of messages to everyone). Default: close.
+    pub slow_consumer: SlowPolicy,
+    /// Slow-consumer policy per channel (`--channel-policy NAME=POLICY`).
+    pub channel_policies: Vec<(Box<str>, SlowPolicy)>,
+}
+
+impl ServerConfig {
+    /// The slow-consumer policy of a stream (a channel name, or `*`).
+    pub(crate) fn policy_for(&self, stream: &str) -> SlowPolicy {
+        self.channel_policies
+            .iter()
+            .find(|(c, _)| **c == *stream)
+            .map_or(self.slow_consumer, |(_, p)| *p)
+    }
 }
 
 impl Default for ServerConfig {
@@ -125,6 +145,9 @@ impl Default for ServerConfig {
             tls: None,
             ops: OpsConfig::default(),
             cluster: None,
+            history: HistoryLimits::default(),
+            slow_consumer: SlowPolicy::Close,
+            channel_policies: Vec::new(),
         }
     }
 }

@@ -12,10 +12,12 @@ use std::time::Instant;
 use log::warn;
 
 use super::cluster::wire::Target;
+use super::history::{EVERYONE, Joined, Position, envelope};
 use super::outbound::Chunk;
 use super::peer::{Deadline, PeerDeflate, PeerState, WsPeer};
 use super::route::{ConnId, Route};
-use super::stats::Receipt;
+use super::slow::{SlowPolicy, StreamPos};
+use super::stats::{Receipt, Stats};
 use super::{Entry, Server};
 use crate::protocol::deflate::{Deflater, encode_compressed_server_frame};
 use crate::protocol::frame::encode_server_frame;
@@ -184,6 +186,15 @@ impl<'a> Frames<'a> {
         }
     }
 
+    /// The plain (uncompressed) frame.
+    fn plain_rc(&mut self) -> Rc<Vec<u8>> {
+        let (kind, payload) = (self.kind, self.payload);
+        Rc::clone(
+            self.plain
+                .get_or_insert_with(|| Rc::new(encode_server_frame(kind.opcode(), payload))),
+        )
+    }
+
     fn for_peer(
         &mut self,
         deflate: PeerDeflate,
@@ -220,6 +231,15 @@ impl<'a> Frames<'a> {
     }
 }
 
+/// Counts a join's outcome.
+fn count_join(stats: &mut Stats, joined: &Joined) {
+    stats.recovery_joins += 1;
+    stats.recovery_replayed += joined.replay.len() as u64;
+    if joined.reset.is_some() {
+        stats.recovery_resets += 1;
+    }
+}
+
 /// The loop's compressors for shared (no context takeover) broadcasts, one
 /// per window size in use, created on first use.
 #[derive(Default)]
@@ -250,6 +270,53 @@ impl SharedDeflaters {
     }
 }
 
+/// The streams of one publish.
+#[derive(Clone, Copy)]
+enum Streams<'a> {
+    /// Everyone (the stream `*`).
+    Everyone,
+    /// One channel.
+    One(&'a str),
+    /// Several channels (a client's message to its channels).
+    Channels(&'a [Box<str>]),
+    /// Several channels, named by another node.
+    Names(&'a [String]),
+    /// The keys in `Server::targets` (one connection id, socket.io rooms):
+    /// no stream, no history.
+    Targets,
+}
+
+impl<'a> Streams<'a> {
+    fn len(self) -> usize {
+        match self {
+            Streams::Channels(c) => c.len(),
+            Streams::Names(c) => c.len(),
+            _ => 1,
+        }
+    }
+
+    /// Stream `i`'s name (`None` for a direct message).
+    fn get(self, i: usize) -> Option<&'a str> {
+        match self {
+            Streams::Everyone => Some(EVERYONE),
+            Streams::One(name) => Some(name),
+            Streams::Channels(c) => c.get(i).map(|c| &**c),
+            Streams::Names(c) => c.get(i).map(|c| c.as_str()),
+            Streams::Targets => None,
+        }
+    }
+}
+
+/// One stream's part of a publish: where its targets come from, its
+/// slow-consumer policy and, with history on, its position and the
+/// envelope frame every opted-in recipient shares.
+struct Part<'a> {
+    /// `*` for everyone, a channel name, or `None` for one connection id.
+    stream: Option<&'a str>,
+    policy: SlowPolicy,
+    envelope: Option<(Position, Rc<Vec<u8>>)>,
+}
+
 impl Server {
     /// Publishes a message along `route`; every ingress ends here.
     ///
@@ -257,7 +324,8 @@ impl Server {
     /// the same bytes. A recipient whose queue would pass the queued-bytes
     /// limit is a slow consumer: its unstarted frames are dropped and it is
     /// closed with 1008, so it can neither hold unbounded memory nor slow
-    /// anyone else down.
+    /// anyone else down (unless the channel's policy holds its messages
+    /// aside instead: [`super::slow`]).
     ///
     /// In cluster mode the message is also relayed to the other nodes
     /// (once; see `cluster`): this node's clients get it from here, at once,
@@ -277,7 +345,7 @@ impl Server {
     }
 
     /// Publishes to this node's clients only (what arrives from the other
-    /// nodes ends here).
+    /// nodes ends here; it goes into this node's history too).
     pub(crate) fn publish_local(
         &mut self,
         route: &Route,
@@ -285,49 +353,32 @@ impl Server {
         payload: &[u8],
         now: Instant,
     ) -> Receipt {
-        self.targets.clear();
         match route {
-            Route::All => return self.deliver(true, kind, payload, now),
-            Route::Channel(name) => self.targets.extend(self.routes.members(name)),
-            Route::Conn(id) => self.targets.extend(self.routes.conn(id)),
+            Route::All => self.deliver(Streams::Everyone, kind, payload, now),
+            Route::Channel(name) => self.deliver(Streams::One(name), kind, payload, now),
+            Route::Conn(id) => {
+                self.targets.clear();
+                self.targets.extend(self.routes.conn(id));
+                self.deliver(Streams::Targets, kind, payload, now)
+            }
         }
-        self.deliver(false, kind, payload, now)
     }
 
-    /// Publishes a message a client sent (`--client-messages broadcast`): to
-    /// the sender's channels, each member once however many of them it
-    /// shares with the sender, or to everyone when the sender joined none.
-    pub(crate) fn publish_from_client(
+    /// Publishes to several channels at once, this node only (a client
+    /// message relayed by another node): each member once.
+    pub(crate) fn publish_local_channels(
         &mut self,
-        sender: usize,
+        channels: &[String],
         kind: MessageKind,
         payload: &[u8],
         now: Instant,
     ) -> Receipt {
-        let channels = match self.entries.get(sender) {
-            Some(Entry::Ws(peer)) => &peer.channels,
-            _ => return Receipt::default(),
-        };
-        if channels.is_empty() {
-            return self.publish(&Route::All, kind, payload, now);
-        }
-        self.targets.clear();
-        for c in channels.iter() {
-            self.targets.extend(self.routes.members(c));
-        }
-        let target = self
-            .cluster
-            .is_some()
-            .then(|| Target::Channels(channels.iter().map(|c| c.to_string()).collect()));
-        let mut receipt = self.deliver_to_targets(kind, payload, now);
-        if let (Some(c), Some(t)) = (self.cluster.as_mut(), target) {
-            receipt.relayed = c.relay(t, kind, payload);
-        }
-        receipt
+        self.deliver(Streams::Names(channels), kind, payload, now)
     }
 
     /// Delivers to the keys in `self.targets` (duplicates allowed: each
-    /// connection gets the message once), this node only.
+    /// connection gets the message once), this node only. No stream: not
+    /// kept in the history (socket.io emitter rooms).
     pub(crate) fn deliver_to_targets(
         &mut self,
         kind: MessageKind,
@@ -336,21 +387,151 @@ impl Server {
     ) -> Receipt {
         self.targets.sort_unstable();
         self.targets.dedup();
-        self.deliver(false, kind, payload, now)
+        self.deliver(Streams::Targets, kind, payload, now)
+    }
+
+    /// Publishes a message a client sent (`--client-messages broadcast`): to
+    /// the sender's channels, each member once however many of them it
+    /// shares with the sender, or to everyone when the sender joined none.
+    /// (An opted-in member gets one envelope per channel: each channel's
+    /// history has the message under its own offset.)
+    pub(crate) fn publish_from_client(
+        &mut self,
+        sender: usize,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        // Borrowed out of the sender for the publish (no copy), put back after.
+        let channels = match self.entries.get_mut(sender) {
+            Some(Entry::Ws(peer)) => std::mem::take(&mut peer.channels),
+            _ => return Receipt::default(),
+        };
+        let receipt = if channels.is_empty() {
+            self.publish(&Route::All, kind, payload, now)
+        } else {
+            let mut receipt = self.deliver(Streams::Channels(&channels), kind, payload, now);
+            if let Some(c) = self.cluster.as_mut() {
+                let t = Target::Channels(channels.iter().map(|c| c.to_string()).collect());
+                receipt.relayed = c.relay(t, kind, payload);
+            }
+            receipt
+        };
+        if let Some(Entry::Ws(peer)) = self.entries.get_mut(sender) {
+            peer.channels = channels;
+        }
+        receipt
     }
 
     /// Encodes once (and compresses once per window size) and queues for
-    /// every open connection (`all`) or for the keys in `self.targets`.
-    fn deliver(&mut self, all: bool, kind: MessageKind, payload: &[u8], now: Instant) -> Receipt {
+    /// every target of every stream: raw frames for clients that did not
+    /// opt in (once per publish, whatever the number of streams), the
+    /// stream's shared envelope for those that did.
+    fn deliver(
+        &mut self,
+        streams: Streams<'_>,
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
         let limit = self.cfg.max_queued_bytes;
+        self.publish_seq += 1;
+        let seq = self.publish_seq;
         let mut frames = Frames::new(kind, payload, self.cfg.deflate_min_size);
+        let mut direct_envelope: Option<Rc<Vec<u8>>> = None;
         let mut receipt = Receipt::default();
         let mut slow = Vec::new();
         let mut compressions = 0;
         let mut bytes = 0;
-        let mut visit = |key: usize, entry: Option<&mut Entry>| {
-            if let Some(Entry::Ws(peer)) = entry {
-                let frame = frames.for_peer(peer.deflate, &mut self.deflaters, &mut compressions);
+        for i in 0..streams.len() {
+            let stream = streams.get(i);
+            let part = Part {
+                stream,
+                policy: stream.map_or(SlowPolicy::Close, |s| self.cfg.policy_for(s)),
+                envelope: match (stream, self.history.as_mut()) {
+                    (Some(s), Some(h)) => Some(h.append(s, kind, payload)),
+                    _ => None,
+                },
+            };
+            // For `Streams::Targets` the caller filled `self.targets`.
+            let mut targets = std::mem::take(&mut self.targets);
+            let all = stream == Some(EVERYONE);
+            match stream {
+                Some(EVERYONE) => targets.clear(),
+                Some(name) => {
+                    targets.clear();
+                    targets.extend(self.routes.members(name));
+                }
+                None => {}
+            }
+            let holdable = part.policy != SlowPolicy::Close && part.stream.is_some();
+            let mut visit = |key: usize, entry: Option<&mut Entry>| {
+                let Some(Entry::Ws(peer)) = entry else {
+                    return;
+                };
+                if !peer.recover {
+                    if peer.seen == seq {
+                        return; // got it through another of its channels
+                    }
+                    peer.seen = seq;
+                }
+                let env = part.envelope.as_ref().filter(|_| peer.recover);
+                if holdable {
+                    // Over the limit only because this turn has not flushed
+                    // yet? Offer the kernel what is queued first: only a
+                    // client whose socket is full is behind.
+                    let len = env.map_or(payload.len() + 14, |(_, f)| f.len());
+                    if !peer.out.is_behind() && peer.out.queued_bytes() + len > limit {
+                        let _ = peer.flush();
+                        if !peer.dirty {
+                            peer.dirty = true;
+                            self.dirty.push(key);
+                        }
+                    }
+                    if peer.out.is_behind() {
+                        let PeerState::Open(conn) = &peer.state else {
+                            return;
+                        };
+                        if !conn.can_send() {
+                            receipt.skipped_closing += 1;
+                            return;
+                        }
+                        // Held frames go out uncompressed: compressing with a
+                        // per-connection context now and sending later would
+                        // put the client's inflater out of step.
+                        let (pos, frame) = match env {
+                            Some((at, f)) => (
+                                Some(StreamPos {
+                                    epoch: at.epoch,
+                                    offset: at.offset,
+                                }),
+                                Rc::clone(f),
+                            ),
+                            None => (None, frames.plain_rc()),
+                        };
+                        let queued = peer.out.queued_bytes();
+                        let stream = part.stream.unwrap_or(EVERYONE);
+                        receipt.dropped +=
+                            peer.held
+                                .hold(stream, part.policy, pos, frame, queued, limit)
+                                as usize;
+                        receipt.held += 1;
+                        return;
+                    }
+                }
+                let frame = match (env, peer.recover) {
+                    (Some((_, f)), _) => FrameRef::Shared(f),
+                    (None, true) => FrameRef::Shared(direct_envelope.get_or_insert_with(|| {
+                        let json = envelope::direct(kind, payload);
+                        Rc::new(encode_server_frame(
+                            MessageKind::Text.opcode(),
+                            json.as_bytes(),
+                        ))
+                    })),
+                    (None, false) => {
+                        frames.for_peer(peer.deflate, &mut self.deflaters, &mut compressions)
+                    }
+                };
                 bytes += offer(
                     key,
                     peer,
@@ -360,24 +541,88 @@ impl Server {
                     &mut slow,
                     &mut self.dirty,
                 );
+            };
+            if all {
+                for (key, entry) in self.entries.iter_mut() {
+                    visit(key, Some(entry));
+                }
+            } else {
+                for &key in &targets {
+                    visit(key, self.entries.get_mut(key));
+                }
             }
-        };
-        if all {
-            for (key, entry) in self.entries.iter_mut() {
-                visit(key, Some(entry));
-            }
-        } else {
-            for &key in &self.targets {
-                visit(key, self.entries.get_mut(key));
-            }
+            self.targets = targets;
         }
+        slow.sort_unstable();
+        slow.dedup();
         for key in slow {
             self.close_slow_consumer(key, now);
         }
         self.stats.deflate_compressions += compressions;
         self.stats.bytes_queued += bytes as u64;
         self.stats.record(&receipt, payload.len());
+        self.record_history_usage();
         receipt
+    }
+
+    /// An opted-in client that just upgraded joins the history of each of
+    /// its streams (everyone's and its channels'): the messages it missed
+    /// since its `since=` positions, then a position envelope per stream,
+    /// are queued now, before any later publish can reach it. That is the
+    /// seam: one loop, so nothing is published between the replay and the
+    /// first live message.
+    pub(crate) fn join_history(&mut self, key: usize) {
+        let Some(history) = self.history.as_mut() else {
+            return;
+        };
+        let Some(Entry::Ws(peer)) = self.entries.get_mut(key) else {
+            return;
+        };
+        if !peer.recover {
+            return;
+        }
+        let since = std::mem::take(&mut peer.since);
+        // Half the queue limit at most, so a catch-up never makes the
+        // client a slow consumer by itself.
+        let max_replay = self.cfg.max_queued_bytes / 2;
+        let streams = std::iter::once(EVERYONE).chain(peer.channels.iter().map(|c| &**c));
+        for stream in streams {
+            let from = since.iter().find(|s| *s.stream == *stream);
+            let joined = history.join(stream, from, max_replay);
+            count_join(&mut self.stats, &joined);
+            for f in joined.replay {
+                peer.out.push(Chunk::Shared(f));
+            }
+            let json = envelope::position(stream, joined.position, joined.reset);
+            peer.out.push(Chunk::Owned(encode_server_frame(
+                MessageKind::Text.opcode(),
+                json.as_bytes(),
+            )));
+        }
+        self.record_history_usage();
+        self.mark_dirty(key);
+    }
+
+    fn record_history_usage(&mut self) {
+        if let Some(h) = &self.history {
+            let u = h.usage();
+            self.stats.history_bytes = u.bytes as u64;
+            self.stats.history_messages = u.messages as u64;
+            self.stats.history_streams = u.streams as u64;
+        }
+    }
+
+    /// An opted-in client left: its streams may be evicted again.
+    pub(crate) fn leave_history(&mut self, peer: &WsPeer) {
+        if !peer.recover {
+            return;
+        }
+        if let Some(history) = self.history.as_mut() {
+            history.leave(EVERYONE);
+            for c in peer.channels.iter() {
+                history.leave(c);
+            }
+        }
     }
 
     fn close_slow_consumer(&mut self, key: usize, now: Instant) {
@@ -392,6 +637,7 @@ impl Server {
             self.cfg.max_queued_bytes
         );
         peer.out.discard_unstarted();
+        peer.held.clear();
         let d = peer.close(
             CloseCode::POLICY_VIOLATION,
             "slow consumer: queued bytes over limit",

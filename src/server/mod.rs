@@ -23,6 +23,7 @@ mod auth;
 mod cluster;
 mod config;
 mod error;
+mod history;
 mod hub;
 pub mod ingress;
 pub mod notify;
@@ -30,6 +31,7 @@ mod ops;
 mod outbound;
 mod peer;
 mod route;
+mod slow;
 mod sockets;
 mod stats;
 mod stream;
@@ -54,12 +56,16 @@ pub use cluster::ClusterConfig;
 pub use cluster::wire::valid_prefix as valid_redis_prefix;
 pub use config::{ClientMessages, ServerConfig};
 pub use error::ServerError;
+pub use history::memory::HistoryLimits;
 pub use ops::OpsConfig;
 pub use route::{BadConnId, ChannelLimits, ConnId, NodeId, Route};
+pub use slow::SlowPolicy;
 pub use stats::{Receipt, Stats};
 pub use tls::{TlsError, TlsFiles};
 
 use error::bind_err;
+use history::HistoryStore;
+use history::memory::MemoryHistory;
 use hub::Routes;
 use ingress::rpc::RpcConn;
 use ingress::stdin::StdinSource;
@@ -153,6 +159,11 @@ pub struct Server {
     ids: IdGen,
     /// When a malformed addressed message was last warned about.
     malformed_warned: Option<Instant>,
+    /// Per-stream history (`--history`), or `None` when off.
+    history: Option<Box<dyn HistoryStore>>,
+    /// Counts publishes, so a client on several of a message's channels
+    /// gets it once.
+    publish_seq: u64,
     shutdown_deadline: Option<Instant>,
     /// systemd's `$NOTIFY_SOCKET`, when run as a `Type=notify` service.
     notifier: Option<notify::Notifier>,
@@ -255,7 +266,6 @@ impl Server {
         };
         Ok(Server {
             poll,
-            cfg,
             bound,
             ws_listener,
             tls,
@@ -278,12 +288,16 @@ impl Server {
             deflaters: hub::SharedDeflaters::default(),
             ids: IdGen::new(node),
             malformed_warned: None,
+            history: (cfg.history.per_stream > 0)
+                .then(|| Box::new(MemoryHistory::new(cfg.history)) as Box<dyn HistoryStore>),
+            publish_seq: 0,
             shutdown_deadline: None,
             notifier: notify::Notifier::from_env().unwrap_or_else(|e| {
                 warn!("no readiness notification: {e}");
                 None
             }),
             ops,
+            cfg,
         })
     }
 
@@ -462,6 +476,7 @@ impl Server {
                 }
                 if joined {
                     self.ops_connected(key);
+                    self.join_history(key);
                 }
                 d
             }
@@ -628,6 +643,7 @@ impl Server {
                 let _ = self.poll.registry().deregister(&mut peer.stream);
                 if peer.is_upgraded() {
                     self.routes.leave(key, peer.id, &peer.channels);
+                    self.leave_history(&peer);
                     self.stats.connections_closed += 1;
                     self.ops_disconnected(&peer);
                     let (code, reason, by) = peer.close_summary();

@@ -43,6 +43,8 @@ pub(crate) struct Outbound {
     head_written: usize,
     /// Bytes queued and not yet written.
     queued: usize,
+    /// The last write stopped on `WouldBlock`: the client is behind.
+    blocked: bool,
 }
 
 impl Outbound {
@@ -68,6 +70,12 @@ impl Outbound {
     /// Nothing left to write.
     pub(crate) fn is_empty(&self) -> bool {
         self.queued == 0
+    }
+
+    /// The kernel refused part of what is queued: the client has fallen
+    /// behind (slow-consumer policies hold its messages aside).
+    pub(crate) fn is_behind(&self) -> bool {
+        self.blocked && self.queued > 0
     }
 
     /// Drops every chunk not yet started, keeping a partly written one so the
@@ -103,11 +111,15 @@ impl Outbound {
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = true;
+                    return Ok(false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+        self.blocked = false;
         if self.rest.capacity() > 0 {
             self.rest = VecDeque::new();
         }

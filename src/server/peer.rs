@@ -8,8 +8,11 @@ use log::{debug, info, warn};
 
 use super::auth::unix_now;
 use super::config::{ClientMessages, ServerConfig};
+use super::history::Since;
+use super::history::request::recovery_from_query;
 use super::outbound::{Chunk, Outbound};
 use super::route::{ConnId, channels_from_query};
+use super::slow::HeldSet;
 use super::stats::Stats;
 use super::stream::PeerStream;
 use super::timers::Serial;
@@ -71,8 +74,18 @@ pub(crate) struct WsPeer {
     pub(crate) channels: Box<[Box<str>]>,
     /// How broadcasts are compressed for this client.
     pub(crate) deflate: PeerDeflate,
+    /// Opted in to recovery (`?recover=1` or `since=`): gets envelopes.
+    pub(crate) recover: bool,
+    /// The `since=` positions of the upgrade request, until the client has
+    /// joined the history (empty, no allocation, otherwise).
+    pub(crate) since: Box<[Since]>,
     pub(crate) state: PeerState,
     pub(crate) out: Outbound,
+    /// Messages held aside by a slow-consumer policy while it is behind.
+    pub(crate) held: HeldSet,
+    /// The last publish this client got a raw frame of (a message sent to
+    /// several of its channels reaches it once).
+    pub(crate) seen: u64,
     /// WRITABLE interest is registered (only while bytes are queued).
     pub(crate) writable_interest: bool,
     /// Already in the loop's list of connections to flush.
@@ -118,6 +131,10 @@ impl WsPeer {
             addr,
             id,
             channels: Box::default(),
+            recover: false,
+            since: Box::default(),
+            held: HeldSet::default(),
+            seen: 0,
             state: PeerState::Handshake {
                 parser: Box::new(RequestParser::new(cfg.handshake_limits)),
                 reject,
@@ -184,6 +201,20 @@ impl WsPeer {
                             info!("refused {}: {refused} ({status})", self.addr);
                             let body = format!("{}: {refused}\n", reason_phrase(status));
                             return self.refuse(http_response(status, &[], &body), cx, now);
+                        }
+                        let history_on = cx.cfg.history.per_stream > 0;
+                        match recovery_from_query(value.query(), &self.channels, history_on) {
+                            Ok(Some(since)) => {
+                                self.recover = true;
+                                self.since = since;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                cx.stats.http_rejected += 1;
+                                info!("refused {}: {e} (400)", self.addr);
+                                let body = format!("Bad Request: {e}\n");
+                                return self.refuse(http_response(400, &[], &body), cx, now);
+                            }
                         }
                         // permessage-deflate (RFC 7692): the first acceptable offer.
                         let negotiated = negotiate(&value.extensions, cx.cfg.deflate);
@@ -316,6 +347,7 @@ impl WsPeer {
                 self.out.queued_bytes()
             );
             self.out.discard_unstarted();
+            self.held.clear();
             return self.close(
                 CloseCode::POLICY_VIOLATION,
                 "slow consumer: queued bytes over limit",
@@ -343,6 +375,8 @@ impl WsPeer {
     ) -> Deadline {
         match &mut self.state {
             PeerState::Open(conn) => {
+                // Held messages would follow the close frame: drop them.
+                self.held.clear();
                 if conn.close(code, reason).is_ok() {
                     self.out.push(Chunk::Owned(conn.take_transmit()));
                     self.close = Some(CloseInfo {
@@ -411,8 +445,21 @@ impl WsPeer {
     }
 
     /// Writes queued bytes. `Ok(true)` when everything was written.
+    ///
+    /// Messages a slow-consumer policy held aside are queued as soon as the
+    /// queue is written out, and written at once.
     pub(crate) fn flush(&mut self) -> std::io::Result<bool> {
-        let drained = self.stream.write_from(&mut self.out)?;
+        let mut drained = self.stream.write_from(&mut self.out)?;
+        if drained && !self.held.is_empty() {
+            let sendable = matches!(&self.state, PeerState::Open(c) if c.can_send());
+            let chunks = self.held.release();
+            if sendable {
+                for c in chunks {
+                    self.out.push(c);
+                }
+                drained = self.stream.write_from(&mut self.out)?;
+            }
+        }
         if drained && matches!(self.state, PeerState::Flushing) {
             // Everything final is out: shut our side (after TLS
             // close_notify), then wait for the client's FIN so the bytes are

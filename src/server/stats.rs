@@ -12,6 +12,11 @@ pub struct Receipt {
     pub skipped_closing: usize,
     /// Cluster mode: handed to the Redis publisher for the other nodes.
     pub relayed: bool,
+    /// Connections behind on a `drop-oldest`/`keep-latest` channel: the
+    /// message was held aside for them.
+    pub held: usize,
+    /// Messages those policies dropped (older held ones, or this one).
+    pub dropped: usize,
 }
 
 /// Running totals since start.
@@ -106,12 +111,29 @@ pub struct Stats {
     /// socket.io emitter packets dropped (malformed, unknown version, binary
     /// arguments).
     pub socketio_malformed: u64,
+    /// Messages held aside for clients behind on a `drop-oldest` or
+    /// `keep-latest` channel.
+    pub policy_held: u64,
+    /// Messages those policies dropped.
+    pub policy_dropped: u64,
+    /// Opted-in clients that joined a stream's history (one per stream).
+    pub recovery_joins: u64,
+    /// Messages replayed to reconnecting clients.
+    pub recovery_replayed: u64,
+    /// Catch-ups refused with a reset (epoch changed, offset too old).
+    pub recovery_resets: u64,
+    /// Now (not a total): bytes the history is charged (docs/recovery.md).
+    pub history_bytes: u64,
+    /// Now: messages kept in the history.
+    pub history_messages: u64,
+    /// Now: streams (channels, and `*`) with a history.
+    pub history_streams: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 40] {
+    pub fn fields(&self) -> [(&'static str, u64); 48] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -154,6 +176,14 @@ impl Stats {
             cluster_id_collisions,
             socketio_messages,
             socketio_malformed,
+            policy_held,
+            policy_dropped,
+            recovery_joins,
+            recovery_replayed,
+            recovery_resets,
+            history_bytes,
+            history_messages,
+            history_streams,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -196,6 +226,14 @@ impl Stats {
             ("cluster_id_collisions", cluster_id_collisions),
             ("socketio_messages", socketio_messages),
             ("socketio_malformed", socketio_malformed),
+            ("policy_held", policy_held),
+            ("policy_dropped", policy_dropped),
+            ("recovery_joins", recovery_joins),
+            ("recovery_replayed", recovery_replayed),
+            ("recovery_resets", recovery_resets),
+            ("history_bytes", history_bytes),
+            ("history_messages", history_messages),
+            ("history_streams", history_streams),
         ]
     }
 
@@ -205,5 +243,7 @@ impl Stats {
         self.frames_queued += r.queued as u64;
         self.bytes_published += payload_len as u64;
         self.slow_consumer_closes += r.skipped_slow as u64;
+        self.policy_held += r.held as u64;
+        self.policy_dropped += r.dropped as u64;
     }
 }

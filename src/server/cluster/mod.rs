@@ -305,11 +305,7 @@ impl Server {
                     self.publish_local(&super::Route::Conn(*id), d.kind, &d.payload, now);
                 }
                 Dest::Target(Target::Channels(list)) => {
-                    self.targets.clear();
-                    for c in list {
-                        self.targets.extend(self.routes.members(c));
-                    }
-                    self.deliver_to_targets(d.kind, &d.payload, now);
+                    self.publish_local_channels(list, d.kind, &d.payload, now);
                 }
                 Dest::Rooms { rooms, except } => {
                     self.deliver_rooms(rooms, except, d.kind, &d.payload, now);

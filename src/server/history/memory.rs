@@ -1,0 +1,433 @@
+//! The in-process history: one ring per stream, one memory budget for all.
+//!
+//! Bounds (docs/recovery.md):
+//! - each stream keeps at most `per_stream` messages (`--history`);
+//! - everything together is charged at most `max_bytes` (`--history-memory`):
+//!   a message costs its envelope frame's length plus [`MESSAGE_OVERHEAD`],
+//!   a stream [`STREAM_OVERHEAD`] plus its name. Over the budget, the oldest
+//!   message of all streams goes first; a stream left empty and with no
+//!   opted-in client connected is dropped (its epoch is gone: a client that
+//!   comes back with it is told `reset: epoch`).
+//!
+//! Streams are ordered by the age of their oldest message in a `BTreeMap`,
+//! so finding the globally oldest message is O(log streams), and a publish
+//! touches the index only when the stream's oldest message changes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+
+use super::{Epoch, HistoryStore, Joined, Position, Reset, Since, Usage, envelope};
+use crate::protocol::MessageKind;
+use crate::protocol::frame::encode_server_frame;
+
+/// Bytes charged per stored message besides its frame: the ring slot, the
+/// `Rc` header, the `Vec` header and malloc's rounding (measured: RSS grew
+/// 268 bytes per 128-byte message kept, docs/recovery.md).
+pub(crate) const MESSAGE_OVERHEAD: usize = 80;
+/// Bytes charged per stream besides its name: the map entry, the ring
+/// header, the age-index entry (rounded up).
+pub(crate) const STREAM_OVERHEAD: usize = 192;
+
+/// The history limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Messages kept per stream (channel, or everyone); 0 turns history and
+    /// recovery off. Default 0.
+    pub per_stream: usize,
+    /// Bytes charged for all streams together. Default 64 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            per_stream: 0,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+struct Stored {
+    offset: u64,
+    /// When it was appended (global order, for the budget).
+    tick: u64,
+    frame: Rc<Vec<u8>>,
+}
+
+struct Stream {
+    epoch: Epoch,
+    /// Offset of the newest message appended (0 before the first).
+    last: u64,
+    ring: VecDeque<Stored>,
+    /// Opted-in clients connected to it: it is not dropped while empty.
+    clients: usize,
+    /// Its key in the age index.
+    age: u64,
+}
+
+/// The in-process store.
+pub(crate) struct MemoryHistory {
+    limits: HistoryLimits,
+    streams: HashMap<Rc<str>, Stream>,
+    /// Streams by the tick of their oldest message (or of their last
+    /// change, when empty).
+    by_age: BTreeMap<u64, Rc<str>>,
+    tick: u64,
+    bytes: usize,
+    messages: usize,
+}
+
+fn message_cost(frame: &[u8]) -> usize {
+    frame.len() + MESSAGE_OVERHEAD
+}
+
+fn stream_cost(name: &str) -> usize {
+    name.len() + STREAM_OVERHEAD
+}
+
+impl MemoryHistory {
+    pub(crate) fn new(limits: HistoryLimits) -> MemoryHistory {
+        MemoryHistory {
+            limits,
+            streams: HashMap::new(),
+            by_age: BTreeMap::new(),
+            tick: 0,
+            bytes: 0,
+            messages: 0,
+        }
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The stream, created (with a fresh epoch) if missing.
+    fn stream(&mut self, name: &str) -> Rc<str> {
+        if let Some((k, _)) = self.streams.get_key_value(name) {
+            return Rc::clone(k);
+        }
+        let key: Rc<str> = Rc::from(name);
+        let age = self.next_tick();
+        self.by_age.insert(age, Rc::clone(&key));
+        self.streams.insert(
+            Rc::clone(&key),
+            Stream {
+                epoch: Epoch::random(),
+                last: 0,
+                ring: VecDeque::new(),
+                clients: 0,
+                age,
+            },
+        );
+        self.bytes += stream_cost(name);
+        key
+    }
+
+    /// Moves a stream in the age index to `age`.
+    fn reindex(&mut self, key: &Rc<str>, age: u64) {
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        if s.age != age {
+            self.by_age.remove(&s.age);
+            s.age = age;
+            self.by_age.insert(age, Rc::clone(key));
+        }
+    }
+
+    /// Drops the oldest message of `key`; the stream's new age.
+    fn pop_oldest(&mut self, key: &Rc<str>) {
+        let Some(s) = self.streams.get_mut(key) else {
+            return;
+        };
+        let Some(old) = s.ring.pop_front() else {
+            return;
+        };
+        self.bytes -= message_cost(&old.frame);
+        self.messages -= 1;
+        // An emptied stream keeps the age of its last message, so it is
+        // next in line to be dropped when the budget needs it.
+        let age = s.ring.front().map_or(old.tick, |m| m.tick);
+        self.reindex(key, age);
+    }
+
+    /// Evicts until the budget holds: the globally oldest message first,
+    /// then empty streams no client is connected to. Empty streams with
+    /// clients are moved to the back; if nothing else is left the budget is
+    /// exceeded by those (bounded by connections × channels per connection).
+    fn enforce_budget(&mut self) {
+        let mut pinned_seen = 0;
+        while self.bytes > self.limits.max_bytes {
+            let Some((_, key)) = self.by_age.first_key_value() else {
+                return;
+            };
+            let key = Rc::clone(key);
+            let Some(s) = self.streams.get(&key) else {
+                return;
+            };
+            if !s.ring.is_empty() {
+                self.pop_oldest(&key);
+            } else if s.clients == 0 {
+                let age = s.age;
+                self.by_age.remove(&age);
+                self.streams.remove(&key);
+                self.bytes -= stream_cost(&key);
+            } else {
+                pinned_seen += 1;
+                if pinned_seen > self.streams.len() {
+                    return;
+                }
+                let t = self.next_tick();
+                self.reindex(&key, t);
+            }
+        }
+    }
+}
+
+impl HistoryStore for MemoryHistory {
+    fn append(
+        &mut self,
+        stream: &str,
+        kind: MessageKind,
+        payload: &[u8],
+    ) -> (Position, Rc<Vec<u8>>) {
+        let key = self.stream(stream);
+        let tick = self.next_tick();
+        let per_stream = self.limits.per_stream.max(1);
+        let Some(s) = self.streams.get_mut(&key) else {
+            unreachable!("created above");
+        };
+        s.last += 1;
+        let at = Position {
+            epoch: s.epoch,
+            offset: s.last,
+        };
+        let json = envelope::message(stream, at, kind, payload);
+        let frame = Rc::new(encode_server_frame(
+            MessageKind::Text.opcode(),
+            json.as_bytes(),
+        ));
+        let was_empty = s.ring.is_empty();
+        s.ring.push_back(Stored {
+            offset: at.offset,
+            tick,
+            frame: Rc::clone(&frame),
+        });
+        let full = s.ring.len() > per_stream;
+        self.bytes += message_cost(&frame);
+        self.messages += 1;
+        if full {
+            self.pop_oldest(&key);
+        } else if was_empty {
+            self.reindex(&key, tick);
+        }
+        self.enforce_budget();
+        (at, frame)
+    }
+
+    fn join(&mut self, stream: &str, since: Option<&Since>, max_replay_bytes: usize) -> Joined {
+        let key = self.stream(stream);
+        let Some(s) = self.streams.get_mut(&key) else {
+            unreachable!("created above");
+        };
+        s.clients += 1;
+        let position = Position {
+            epoch: s.epoch,
+            offset: s.last,
+        };
+        let mut joined = Joined {
+            position,
+            replay: Vec::new(),
+            reset: None,
+        };
+        let Some(since) = since else {
+            // Creating the stream may have pushed the budget over.
+            self.enforce_budget();
+            return joined;
+        };
+        joined.reset = if since.epoch != s.epoch {
+            Some(Reset::Epoch)
+        } else if since.offset > s.last {
+            Some(Reset::Ahead)
+        } else {
+            // Everything after `since.offset` must still be in the ring.
+            let first_kept = s.ring.front().map_or(s.last + 1, |m| m.offset);
+            if since.offset + 1 < first_kept {
+                Some(Reset::TooOld)
+            } else {
+                let skip = s.ring.len() - (s.last - since.offset) as usize;
+                let mut bytes = 0;
+                let mut too_big = false;
+                for m in s.ring.iter().skip(skip) {
+                    bytes += m.frame.len();
+                    if bytes > max_replay_bytes {
+                        too_big = true;
+                        break;
+                    }
+                    joined.replay.push(Rc::clone(&m.frame));
+                }
+                if too_big {
+                    joined.replay.clear();
+                    Some(Reset::TooOld)
+                } else {
+                    None
+                }
+            }
+        };
+        self.enforce_budget();
+        joined
+    }
+
+    fn leave(&mut self, stream: &str) {
+        if let Some(s) = self.streams.get_mut(stream) {
+            s.clients = s.clients.saturating_sub(1);
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            streams: self.streams.len(),
+            messages: self.messages,
+            bytes: self.bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(per_stream: usize, max_bytes: usize) -> MemoryHistory {
+        MemoryHistory::new(HistoryLimits {
+            per_stream,
+            max_bytes,
+        })
+    }
+
+    fn since(stream: &str, offset: u64, epoch: Epoch) -> Since {
+        Since {
+            stream: stream.into(),
+            offset,
+            epoch,
+        }
+    }
+
+    fn text(frame: &[u8]) -> String {
+        // Server frames here are short, unmasked, one frame: skip the header.
+        let len = frame[1] as usize;
+        let (hdr, n) = if len == 126 {
+            (4, u16::from_be_bytes([frame[2], frame[3]]) as usize)
+        } else {
+            (2, len)
+        };
+        String::from_utf8(frame[hdr..hdr + n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn offsets_count_up_per_stream_and_catch_up_is_exact() {
+        let mut h = store(100, 1 << 20);
+        let (a1, _) = h.append("a", MessageKind::Text, b"1");
+        let (b1, _) = h.append("b", MessageKind::Text, b"x");
+        let (a2, f2) = h.append("a", MessageKind::Text, b"2");
+        let (a3, _) = h.append("a", MessageKind::Text, b"3");
+        assert_eq!((a1.offset, a2.offset, a3.offset, b1.offset), (1, 2, 3, 1));
+        assert_eq!(a1.epoch, a3.epoch);
+        assert_ne!(a1.epoch, b1.epoch, "each stream has its own epoch");
+        assert_eq!(
+            text(&f2),
+            format!(r#"{{"ch":"a","ep":"{}","off":2,"data":"2"}}"#, a1.epoch)
+        );
+        let j = h.join("a", Some(&since("a", 1, a1.epoch)), 1 << 20);
+        assert_eq!(j.reset, None);
+        assert_eq!(j.position, a3);
+        let got: Vec<String> = j.replay.iter().map(|f| text(f)).collect();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].contains(r#""off":2,"data":"2""#));
+        assert!(got[1].contains(r#""off":3,"data":"3""#));
+        // Up to date: nothing to replay.
+        let j = h.join("a", Some(&since("a", 3, a1.epoch)), 1 << 20);
+        assert_eq!((j.replay.len(), j.reset), (0, None));
+        // From before the first message of the epoch: everything.
+        let j = h.join("a", Some(&since("a", 0, a1.epoch)), 1 << 20);
+        assert_eq!((j.replay.len(), j.reset), (3, None));
+    }
+
+    #[test]
+    fn resets_say_why() {
+        let mut h = store(3, 1 << 20);
+        let mut ep = None;
+        for i in 0..5 {
+            ep = Some(
+                h.append("a", MessageKind::Text, format!("{i}").as_bytes())
+                    .0
+                    .epoch,
+            );
+        }
+        let ep = ep.unwrap();
+        // Kept: 3, 4, 5. From 2 on is complete; from 1 is not.
+        assert_eq!(
+            h.join("a", Some(&since("a", 2, ep)), 1 << 20).replay.len(),
+            3
+        );
+        let j = h.join("a", Some(&since("a", 1, ep)), 1 << 20);
+        assert_eq!((j.replay.len(), j.reset), (0, Some(Reset::TooOld)));
+        let j = h.join("a", Some(&since("a", 6, ep)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::Ahead));
+        let other = Epoch::parse("000000000000").unwrap();
+        let j = h.join("a", Some(&since("a", 5, other)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::Epoch));
+        assert_eq!(j.position.offset, 5);
+        // A replay larger than allowed is refused as too old.
+        let j = h.join("a", Some(&since("a", 2, ep)), 10);
+        assert_eq!((j.replay.len(), j.reset), (0, Some(Reset::TooOld)));
+    }
+
+    #[test]
+    fn the_budget_bounds_bytes_and_drops_the_oldest_first() {
+        let budget = 8 * 1024;
+        let mut h = store(1000, budget);
+        let payload = vec![b'x'; 100];
+        for i in 0..1000 {
+            let ch = format!("c{}", i % 7);
+            h.append(&ch, MessageKind::Text, &payload);
+            assert!(h.usage().bytes <= budget, "{:?}", h.usage());
+        }
+        let u = h.usage();
+        assert!(u.messages > 10 && u.messages < 60, "{u:?}");
+        // The newest message of the last stream written is still there.
+        let key = h.stream("c5");
+        let s = &h.streams[&key];
+        assert_eq!(s.ring.back().unwrap().offset, s.last);
+        // Streams nobody is joined to and emptied by the budget are dropped:
+        // a client coming back with their epoch is told.
+        let mut h = store(1000, 2048);
+        let (old, _) = h.append("quiet", MessageKind::Text, b"q");
+        for _ in 0..100 {
+            h.append("busy", MessageKind::Text, &payload);
+        }
+        assert!(!h.streams.contains_key("quiet"));
+        let j = h.join("quiet", Some(&since("quiet", 1, old.epoch)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::Epoch));
+        assert_eq!(j.position.offset, 0);
+    }
+
+    #[test]
+    fn joined_streams_survive_the_budget() {
+        let mut h = store(1000, 2048);
+        let j = h.join("kept", None, 1 << 20);
+        let payload = vec![b'x'; 100];
+        for _ in 0..100 {
+            h.append("busy", MessageKind::Text, &payload);
+        }
+        let again = h.join("kept", Some(&since("kept", 0, j.position.epoch)), 1 << 20);
+        assert_eq!(again.reset, None, "an empty joined stream keeps its epoch");
+        h.leave("kept");
+        h.leave("kept");
+        for _ in 0..100 {
+            h.append("busy", MessageKind::Text, &payload);
+        }
+        assert!(!h.streams.contains_key("kept"));
+        assert!(h.usage().bytes <= 2048);
+    }
+}
