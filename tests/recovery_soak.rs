@@ -267,6 +267,12 @@ fn soak_thousand_clients_reconnecting_lose_nothing() {
         tabs += w.join().expect("a worker failed");
     }
     assert_eq!(tabs, clients);
+    let drops =
+        totals.abrupt_drops.load(Ordering::Relaxed) + totals.clean_closes.load(Ordering::Relaxed);
+    assert!(
+        drops >= clients as u64,
+        "the churn was real: {drops} disconnections for {clients} clients"
+    );
     let summary = format!(
         "soak: {clients} clients, {secs} s publishing {total} messages at {rate}/s over {CHANNELS} channels; \
          {} connections, {} abrupt drops, {} clean closes, {} envelopes delivered; \
