@@ -272,11 +272,12 @@ fn parse_channel_policy(v: &str) -> Result<(String, crate::server::SlowPolicy), 
     let (name, policy) = v
         .split_once('=')
         .ok_or_else(|| format!("{v:?}: expected NAME=POLICY, e.g. ticker=keep-latest"))?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-*".contains(&b))
-    {
+    let channel_name = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    };
+    if name != "*" && !channel_name(name) {
         return Err(format!(
             "{name:?} is not a channel name ([A-Za-z0-9_.-], or * for everyone)"
         ));

@@ -5,7 +5,7 @@
 //!
 //! Bounded: `SOAK_SECS` of publishing (default 10), then at most 60 s for
 //! every client to catch up. `SOAK_CLIENTS` (default 1000) and `SOAK_RATE`
-//! (messages per second over all channels, default 1000) change the load.
+//! (messages per second over all channels, default 500) change the load.
 //! Loopback only; the server is the real binary.
 
 mod common;
@@ -54,6 +54,8 @@ struct Tab {
     chan: Option<(String, u64)>,
     all: Option<(String, u64)>,
     conn: Option<Client>,
+    /// When this tab next drops its connection, or reconnects.
+    next_event: Instant,
     /// Offset of the first message this tab must have (after its first
     /// position), for the final check.
     first: Option<u64>,
@@ -153,7 +155,7 @@ impl Tab {
 fn soak_thousand_clients_reconnecting_lose_nothing() {
     let clients = env_or("SOAK_CLIENTS", 1000) as usize;
     let secs = env_or("SOAK_SECS", 10);
-    let rate = env_or("SOAK_RATE", 1000);
+    let rate = env_or("SOAK_RATE", 500);
     let threads = 25usize;
     rlimit::increase_nofile_limit(4 * clients as u64 + 1024).expect("raise the open-file limit");
     let server = Server::start(&["--history", "100000", "--max-connections", "10000"]);
@@ -177,6 +179,7 @@ fn soak_thousand_clients_reconnecting_lose_nothing() {
                     chan: None,
                     all: None,
                     conn: None,
+                    next_event: Instant::now() + Duration::from_millis(rng.gen_range(300..2000)),
                     first: None,
                     received: 0,
                 })
@@ -185,23 +188,31 @@ fn soak_thousand_clients_reconnecting_lose_nothing() {
                 tab.connect(&base, &totals);
                 tab.pump(&totals);
             }
-            // Churn until the publisher is done.
+            // Churn until the publisher is done: each tab stays connected
+            // 0.3-2 s, then loses its connection (half the time without a
+            // close frame) for 0.05-0.5 s, and comes back with since=.
             while finals.lock().unwrap().is_none() {
                 std::thread::sleep(Duration::from_millis(20));
                 for tab in &mut tabs {
-                    if tab.conn.is_none() {
-                        if rng.gen_bool(0.3) {
-                            tab.connect(&base, &totals);
-                        }
-                    } else if rng.gen_bool(0.05) {
-                        let c = tab.conn.take().unwrap();
-                        if rng.gen_bool(0.5) {
-                            let _ = c.inner.stream().shutdown(std::net::Shutdown::Both);
-                            totals.abrupt_drops.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            let mut c = c;
-                            c.close();
-                            totals.clean_closes.fetch_add(1, Ordering::Relaxed);
+                    let now = Instant::now();
+                    if now >= tab.next_event {
+                        match tab.conn.take() {
+                            None => {
+                                tab.connect(&base, &totals);
+                                tab.next_event =
+                                    now + Duration::from_millis(rng.gen_range(300..2000));
+                            }
+                            Some(mut c) => {
+                                if rng.gen_bool(0.5) {
+                                    let _ = c.inner.stream().shutdown(std::net::Shutdown::Both);
+                                    totals.abrupt_drops.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    c.close();
+                                    totals.clean_closes.fetch_add(1, Ordering::Relaxed);
+                                }
+                                tab.next_event =
+                                    now + Duration::from_millis(rng.gen_range(50..500));
+                            }
                         }
                     }
                     tab.pump(&totals);
