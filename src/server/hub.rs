@@ -12,7 +12,7 @@ use std::time::Instant;
 use log::warn;
 
 use super::cluster::wire::Target;
-use super::history::{EVERYONE, Joined, Position, envelope};
+use super::history::{EVERYONE, Joined, Position, Usage, envelope};
 use super::outbound::Chunk;
 use super::peer::{Deadline, PeerDeflate, PeerState, WsPeer};
 use super::route::{ConnId, Route};
@@ -561,7 +561,6 @@ impl Server {
         self.stats.deflate_compressions += compressions;
         self.stats.bytes_queued += bytes as u64;
         self.stats.record(&receipt, payload.len());
-        self.record_history_usage();
         receipt
     }
 
@@ -599,17 +598,12 @@ impl Server {
                 json.as_bytes(),
             )));
         }
-        self.record_history_usage();
         self.mark_dirty(key);
     }
 
-    fn record_history_usage(&mut self) {
-        if let Some(h) = &self.history {
-            let u = h.usage();
-            self.stats.history_bytes = u.bytes as u64;
-            self.stats.history_messages = u.messages as u64;
-            self.stats.history_streams = u.streams as u64;
-        }
+    /// What the history holds now (all zero when it is off).
+    pub(crate) fn history_usage(&self) -> Usage {
+        self.history.as_ref().map(|h| h.usage()).unwrap_or_default()
     }
 
     /// An opted-in client left: its streams may be evicted again.

@@ -122,18 +122,12 @@ pub struct Stats {
     pub recovery_replayed: u64,
     /// Catch-ups refused with a reset (epoch changed, offset too old).
     pub recovery_resets: u64,
-    /// Now (not a total): bytes the history is charged (docs/recovery.md).
-    pub history_bytes: u64,
-    /// Now: messages kept in the history.
-    pub history_messages: u64,
-    /// Now: streams (channels, and `*`) with a history.
-    pub history_streams: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 48] {
+    pub fn fields(&self) -> [(&'static str, u64); 45] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -181,9 +175,6 @@ impl Stats {
             recovery_joins,
             recovery_replayed,
             recovery_resets,
-            history_bytes,
-            history_messages,
-            history_streams,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -231,9 +222,6 @@ impl Stats {
             ("recovery_joins", recovery_joins),
             ("recovery_replayed", recovery_replayed),
             ("recovery_resets", recovery_resets),
-            ("history_bytes", history_bytes),
-            ("history_messages", history_messages),
-            ("history_streams", history_streams),
         ]
     }
 

@@ -162,6 +162,26 @@ const COUNTER_HELP: &[(&str, &str)] = &[
         "socketio_malformed",
         "socket.io emitter packets dropped: malformed, not an event, binary arguments, or too large.",
     ),
+    (
+        "policy_held",
+        "Messages held aside for clients behind on a drop-oldest or keep-latest channel.",
+    ),
+    (
+        "policy_dropped",
+        "Messages dropped for clients behind on a drop-oldest or keep-latest channel.",
+    ),
+    (
+        "recovery_joins",
+        "Streams joined by clients that opted in to recovery (one per stream per connection).",
+    ),
+    (
+        "recovery_replayed",
+        "Messages replayed from the history to reconnecting clients.",
+    ),
+    (
+        "recovery_resets",
+        "Catch-ups refused with a reset (epoch changed, offset too old or ahead).",
+    ),
 ];
 
 /// The help text of a counter (a generic one for a counter added without
@@ -193,6 +213,15 @@ pub(crate) const GAUGES: &[(&str, &str)] = &[
         "Control connections streaming events.",
     ),
     (
+        "history_bytes",
+        "Bytes the history is charged now (--history-memory bounds it).",
+    ),
+    ("history_messages", "Messages kept in the history now."),
+    (
+        "history_streams",
+        "Streams (channels, and * for everyone) with a history now.",
+    ),
+    (
         "start_time_seconds",
         "When the server started, in Unix seconds.",
     ),
@@ -213,6 +242,7 @@ pub(crate) struct Snapshot {
     pub(crate) channels: Vec<(String, usize)>,
     pub(crate) queued_bytes: u64,
     pub(crate) events_subscribers: usize,
+    pub(crate) history: crate::server::history::Usage,
     pub(crate) start_unix_ms: u64,
     pub(crate) uptime_secs: u64,
     pub(crate) node: String,
@@ -243,6 +273,7 @@ impl Server {
             channels,
             queued_bytes,
             events_subscribers: self.ops.subscribers.len(),
+            history: self.history_usage(),
             start_unix_ms: super::unix_ms(self.ops.started),
             uptime_secs: self.ops.started_at.elapsed().as_secs(),
             node: self.bound.node.to_string(),
@@ -333,6 +364,9 @@ impl Snapshot {
             .num("channels_total", self.channels_total as u64)
             .raw("channels", &channels)
             .raw("counters", &counters)
+            .num("history_bytes", self.history.bytes as u64)
+            .num("history_messages", self.history.messages as u64)
+            .num("history_streams", self.history.streams as u64)
             .end();
         out
     }
@@ -353,6 +387,11 @@ impl Snapshot {
         line("connections", self.connections as u64);
         line("queued_bytes", self.queued_bytes);
         line("events_subscribers", self.events_subscribers as u64);
+        if self.history.streams > 0 {
+            line("history_bytes", self.history.bytes as u64);
+            line("history_messages", self.history.messages as u64);
+            line("history_streams", self.history.streams as u64);
+        }
         line("channels", self.channels_total as u64);
         for (c, n) in &self.channels {
             line(&format!("  {c}"), *n as u64);
@@ -394,6 +433,9 @@ impl Snapshot {
                 "channels" => sample(self.channels_total as u64),
                 "queued_bytes" => sample(self.queued_bytes),
                 "events_subscribers" => sample(self.events_subscribers as u64),
+                "history_bytes" => sample(self.history.bytes as u64),
+                "history_messages" => sample(self.history.messages as u64),
+                "history_streams" => sample(self.history.streams as u64),
                 "start_time_seconds" => sample(self.start_unix_ms / 1000),
                 "channel_connections" => {
                     // Channel names are [A-Za-z0-9_.-]: nothing to escape.
@@ -431,6 +473,7 @@ mod tests {
             channels: vec![("news".into(), 2), ("a".into(), 1)],
             queued_bytes: 10,
             events_subscribers: 1,
+            history: Default::default(),
             start_unix_ms: 1_700_000_000_123,
             uptime_secs: 5,
             node: "k3j9x2".into(),
