@@ -458,7 +458,10 @@ pub fn render_effective(cmd: &Command, matches: &ArgMatches, file: Option<&Confi
                     rows.push((format!("# {key} ="), "unset".into()));
                     continue;
                 }
-                let quoted: Vec<String> = raw.iter().map(|v| toml_string(v)).collect();
+                let quoted: Vec<String> = raw
+                    .iter()
+                    .map(|v| toml_string(OsStr::new(&*hide_url_password(&v.to_string_lossy()))))
+                    .collect();
                 if matches!(action, ArgAction::Append) {
                     format!("{key} = [{}]", quoted.join(", "))
                 } else {
@@ -474,6 +477,23 @@ pub fn render_effective(cmd: &Command, matches: &ArgMatches, file: Option<&Confi
         let _ = writeln!(out, "{line:<width$}  # {src}");
     }
     out
+}
+
+/// `scheme://user:PASSWORD@host…` with the password shown as `***`
+/// (`--redis redis://:PASSWORD@host:6379`): the effective settings are for
+/// reading over a shoulder or pasting in a ticket.
+fn hide_url_password(v: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = v.find("://").map(|i| i + 3) else {
+        return v.into();
+    };
+    let rest = &v[scheme_end..];
+    let Some(at) = rest.find('@') else {
+        return v.into();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &v[..scheme_end], &rest[..colon], &rest[at..]).into(),
+        None => v.into(),
+    }
 }
 
 /// A TOML basic string.
@@ -499,6 +519,22 @@ fn toml_string(v: &OsStr) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn url_passwords_are_hidden() {
+        assert_eq!(
+            hide_url_password("redis://:s3cret@10.0.0.1:6379/2"),
+            "redis://:***@10.0.0.1:6379/2"
+        );
+        assert_eq!(
+            hide_url_password("redis://app:s3cret@h:1"),
+            "redis://app:***@h:1"
+        );
+        for plain in ["redis://127.0.0.1:6379", "a@b", "x://user@h", "/tmp/x.sock"] {
+            assert_eq!(hide_url_password(plain), plain);
+        }
+    }
+
     use super::*;
 
     /// A stand-in for `serve` with one flag of each kind.
