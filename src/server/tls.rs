@@ -425,3 +425,6 @@ impl<S: Write> Write for Sink<'_, S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
