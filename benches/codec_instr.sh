@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v valgrind >/dev/null || { echo "codec_instr: valgrind is required" >&2; exit 1; }
 cargo bench --bench codec --no-run --quiet 2>/dev/null
-bin=$(ls -t target/release/deps/codec-* | grep -v '\.d$' | head -n1)
+tdir="${CARGO_TARGET_DIR:-target}"
+bin=$(ls -t "$tdir"/release/deps/codec-* | grep -v '\.d$' | head -n1)
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(16 1024 65536)
 count() { # case bytes iterations -> total instructions
   local out; out=$(mktemp)
