@@ -434,3 +434,40 @@ fn drop_oldest_keeps_the_newest_within_the_limit() {
     assert!(delivered > 256 * 1024 / 600, "{delivered}");
     assert!(!server.log().contains("slow consumer"));
 }
+
+/// One catch-up queues at most half of --max-queued-bytes over all the
+/// client's streams: what does not fit is a `too_old` reset, not a 1008.
+#[test]
+fn a_catch_up_fits_in_half_the_queue_limit_over_all_streams() {
+    let server = Server::start(&["--history", "1000", "--max-queued-bytes", "64KiB"]);
+    let url = |q: &str| format!("{}?{q}", server.url());
+    let mut c = Client::connect(&url("recover=1&channel=a&channel=b"));
+    expect_position(&mut c, "*");
+    let ea = expect_position(&mut c, "a").ep.unwrap();
+    let eb = expect_position(&mut c, "b").ep.unwrap();
+    drop_abruptly(c);
+    let mut watcher = Client::connect(&url("channel=b"));
+    let mut p = Publisher::new(&server);
+    let pad = "z".repeat(1000);
+    // 20 KB to each channel: either fits in 32 KiB, both do not.
+    for i in 1..=20 {
+        p.line(&format!("@a a{i} {pad}"));
+        p.line(&format!("@b b{i} {pad}"));
+    }
+    let last = format!("b20 {pad}");
+    read_until(&mut watcher, 30, |t| t == last);
+    let mut c = Client::connect(&url(&format!(
+        "recover=1&channel=a&channel=b&since=a:0:{ea}&since=b:0:{eb}"
+    )));
+    expect_position(&mut c, "*");
+    for i in 1..=20 {
+        let e = next_env(&mut c);
+        assert_eq!((e.ch.as_deref(), e.off), (Some("a"), Some(i)));
+    }
+    assert_eq!(expect_position(&mut c, "a").reset, None);
+    let b = expect_position(&mut c, "b");
+    assert_eq!((b.reset.as_deref(), b.off), (Some("too_old"), Some(20)));
+    p.line("@b live");
+    let e = next_env(&mut c);
+    assert_eq!((e.off, e.data.as_deref()), (Some(21), Some("live")));
+}

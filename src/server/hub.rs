@@ -581,15 +581,16 @@ impl Server {
             return;
         }
         let since = std::mem::take(&mut peer.since);
-        // Half the queue limit at most, so a catch-up never makes the
-        // client a slow consumer by itself.
-        let max_replay = self.cfg.max_queued_bytes / 2;
+        // Half the queue limit at most over all its streams, so a catch-up
+        // never makes the client a slow consumer by itself.
+        let mut budget = self.cfg.max_queued_bytes / 2;
         let streams = std::iter::once(EVERYONE).chain(peer.channels.iter().map(|c| &**c));
         for stream in streams {
             let from = since.iter().find(|s| *s.stream == *stream);
-            let joined = history.join(stream, from, max_replay);
+            let joined = history.join(stream, from, budget);
             count_join(&mut self.stats, &joined);
             for f in joined.replay {
+                budget = budget.saturating_sub(f.len());
                 peer.out.push(Chunk::Shared(f));
             }
             let json = envelope::position(stream, joined.position, joined.reset);
