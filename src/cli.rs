@@ -220,6 +220,9 @@ struct ServeArgs {
     /// messages go first.
     #[arg(long = "history-memory", default_value = "64MiB", value_parser = parse_size)]
     history_memory: u64,
+    /// Messages older than this are never replayed (0: no time bound).
+    #[arg(long = "history-max-age", default_value = "0", value_parser = parse_duration)]
+    history_max_age: Duration,
     /// What a client that falls behind gets on channels without their own
     /// --channel-policy (and for messages to everyone): close (1008 over
     /// --max-queued-bytes), drop-oldest, keep-latest.
@@ -369,6 +372,7 @@ impl ServeArgs {
             history: crate::server::HistoryLimits {
                 per_stream: self.history,
                 max_bytes: usize_of(self.history_memory, "history-memory")?,
+                max_age: (!self.history_max_age.is_zero()).then_some(self.history_max_age),
             },
             slow_consumer: self.slow_consumer,
             channel_policies: self

@@ -471,3 +471,27 @@ fn a_catch_up_fits_in_half_the_queue_limit_over_all_streams() {
     let e = next_env(&mut c);
     assert_eq!((e.off, e.data.as_deref()), (Some(21), Some("live")));
 }
+
+/// `--history-max-age`: older messages are never replayed; the client is
+/// told `too_old` instead.
+#[test]
+fn messages_past_the_time_bound_are_not_replayed() {
+    let server = Server::start(&["--history", "100", "--history-max-age", "300ms"]);
+    let url = |q: &str| format!("{}?{q}", server.url());
+    let mut c = Client::connect(&url("recover=1&channel=news"));
+    expect_position(&mut c, "*");
+    let ep = expect_position(&mut c, "news").ep.unwrap();
+    let mut p = Publisher::new(&server);
+    p.line("@news old");
+    assert_eq!(next_env(&mut c).data.as_deref(), Some("old"));
+    drop_abruptly(c);
+    std::thread::sleep(Duration::from_millis(600));
+    let mut c = Client::connect(&url(&format!("recover=1&channel=news&since=news:0:{ep}")));
+    expect_position(&mut c, "*");
+    let pos = expect_position(&mut c, "news");
+    assert_eq!((pos.reset.as_deref(), pos.off), (Some("too_old"), Some(1)));
+    // From where it was, nothing was missed: no reset.
+    let mut c = Client::connect(&url(&format!("recover=1&channel=news&since=news:1:{ep}")));
+    expect_position(&mut c, "*");
+    assert_eq!(expect_position(&mut c, "news").reset, None);
+}

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use super::{Epoch, HistoryStore, Joined, Position, Reset, Since, Usage, envelope};
 use crate::protocol::MessageKind;
@@ -36,6 +37,9 @@ pub struct HistoryLimits {
     pub per_stream: usize,
     /// Bytes charged for all streams together. Default 64 MiB.
     pub max_bytes: usize,
+    /// Messages older than this are never replayed (`--history-max-age`);
+    /// `None`: no time bound. Default `None`.
+    pub max_age: Option<Duration>,
 }
 
 impl Default for HistoryLimits {
@@ -43,6 +47,7 @@ impl Default for HistoryLimits {
         HistoryLimits {
             per_stream: 0,
             max_bytes: 64 << 20,
+            max_age: None,
         }
     }
 }
@@ -51,6 +56,8 @@ struct Stored {
     offset: u64,
     /// When it was appended (global order, for the budget).
     tick: u64,
+    /// When it was appended, with a time bound set.
+    at: Option<Instant>,
     frame: Rc<Vec<u8>>,
 }
 
@@ -152,6 +159,27 @@ impl MemoryHistory {
         self.reindex(key, age);
     }
 
+    /// With a time bound: drops `key`'s messages older than it, and says
+    /// what time it is. (Expired messages of streams nobody writes to or
+    /// joins stay until the budget needs their bytes; they are never
+    /// replayed.)
+    fn expire(&mut self, key: &Rc<str>) -> Option<Instant> {
+        let max_age = self.limits.max_age?;
+        let now = Instant::now();
+        while let Some(at) = self
+            .streams
+            .get(key)
+            .and_then(|s| s.ring.front())
+            .and_then(|m| m.at)
+        {
+            if now.saturating_duration_since(at) <= max_age {
+                break;
+            }
+            self.pop_oldest(key);
+        }
+        Some(now)
+    }
+
     /// Evicts until the budget holds: the globally oldest message first,
     /// then empty streams no client is connected to. Empty streams with
     /// clients are moved to the back; if nothing else is left the budget is
@@ -193,6 +221,7 @@ impl HistoryStore for MemoryHistory {
         payload: &[u8],
     ) -> (Position, Rc<Vec<u8>>) {
         let key = self.stream(stream);
+        let now = self.expire(&key);
         let tick = self.next_tick();
         let per_stream = self.limits.per_stream.max(1);
         let Some(s) = self.streams.get_mut(&key) else {
@@ -212,6 +241,7 @@ impl HistoryStore for MemoryHistory {
         s.ring.push_back(Stored {
             offset: at.offset,
             tick,
+            at: now,
             frame: Rc::clone(&frame),
         });
         let full = s.ring.len() > per_stream;
@@ -228,6 +258,7 @@ impl HistoryStore for MemoryHistory {
 
     fn join(&mut self, stream: &str, since: Option<&Since>, max_replay_bytes: usize) -> Joined {
         let key = self.stream(stream);
+        self.expire(&key);
         let Some(s) = self.streams.get_mut(&key) else {
             unreachable!("created above");
         };
@@ -302,7 +333,32 @@ mod tests {
         MemoryHistory::new(HistoryLimits {
             per_stream,
             max_bytes,
+            max_age: None,
         })
+    }
+
+    #[test]
+    fn the_time_bound_is_never_replayed_across() {
+        let mut h = MemoryHistory::new(HistoryLimits {
+            per_stream: 100,
+            max_bytes: 1 << 20,
+            max_age: Some(Duration::from_millis(100)),
+        });
+        let (p1, _) = h.append("a", MessageKind::Text, b"old");
+        std::thread::sleep(Duration::from_millis(200));
+        let (p2, _) = h.append("a", MessageKind::Text, b"new");
+        assert_eq!(h.usage().messages, 1, "the expired message was dropped");
+        let j = h.join("a", Some(&since("a", 0, p1.epoch)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::TooOld), "message 1 is gone");
+        let j = h.join("a", Some(&since("a", 1, p1.epoch)), 1 << 20);
+        assert_eq!((j.reset, j.replay.len()), (None, 1));
+        std::thread::sleep(Duration::from_millis(200));
+        let j = h.join("a", Some(&since("a", 1, p2.epoch)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::TooOld), "expired on join too");
+        assert_eq!(h.usage().messages, 0);
+        // Up to date: nothing missed, nothing to say.
+        let j = h.join("a", Some(&since("a", 2, p2.epoch)), 1 << 20);
+        assert_eq!(j.reset, None);
     }
 
     fn since(stream: &str, offset: u64, epoch: Epoch) -> Since {
