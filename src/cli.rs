@@ -542,7 +542,11 @@ fn check_config(path: &std::path::Path) -> ExitCode {
         .map_err(|e| crate::config_file::clap_message(&e))
         .and_then(|m| {
             let args = ServeArgs::from_arg_matches(&m).map_err(|e| e.to_string())?;
-            args.config()?;
+            let cfg = args.config()?;
+            // The certificate and key are read as `serve` would read them.
+            if let Some(files) = &cfg.tls {
+                crate::server::check_tls(files).map_err(|e| format!("TLS: {e}"))?;
+            }
             Ok(m)
         });
     match checked {

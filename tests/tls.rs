@@ -396,3 +396,46 @@ fn sighup_without_tls_is_logged_and_harmless() {
     server.udp_send(b"alive");
     c.expect_text("alive");
 }
+
+#[test]
+fn check_config_reads_the_certificate_and_key() {
+    let ca = TestCa::new("check");
+    let leaf = ca.leaf("server", "check");
+    let other = ca.leaf("other", "other");
+    let check = |cert: &Path, key: &Path| {
+        let file = ca.path("wsbroadcaster.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "tls-cert = {:?}\ntls-key = {:?}\n",
+                path_str(cert),
+                path_str(key)
+            ),
+        )
+        .unwrap();
+        let out = Command::new(BIN)
+            .arg("check-config")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run check-config");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = check(&leaf.cert, &leaf.key);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("tls-cert = "), "{stdout}");
+    let (code, _, stderr) = check(&leaf.cert, &other.key);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "TLS: the private key in {} does not belong to the certificate in {}",
+            other.key.display(),
+            leaf.cert.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -63,6 +63,12 @@ pub use slow::SlowPolicy;
 pub use stats::{Receipt, Stats};
 pub use tls::{TlsError, TlsFiles};
 
+/// Reads and checks a certificate and key exactly as `serve` does at start
+/// (for `check-config`).
+pub fn check_tls(files: &TlsFiles) -> Result<(), TlsError> {
+    tls::load(files).map(|_| ())
+}
+
 use error::bind_err;
 use history::HistoryStore;
 use history::memory::MemoryHistory;
