@@ -259,7 +259,7 @@ struct ServeArgs {
     /// Most admin connections, and most control connections, at once.
     #[arg(long = "ops-max-connections", default_value_t = 64)]
     ops_max_connections: usize,
-    /// Most bytes of replies or events waiting for one admin/control reader;
+    /// Most bytes of replies or events waiting for one control-socket reader;
     /// an events subscriber past it loses events (counted, and told).
     #[arg(long = "ops-max-queued", default_value = "1MiB", value_parser = parse_size)]
     ops_max_queued: u64,

@@ -163,6 +163,22 @@ fn channel_tokens_made_by_the_documented_backend_example() {
         ws_try(&url(&format!("channel=news&token={encoded}")), None),
         "open"
     );
+    // The example's channel_query() builds the whole query string.
+    let out = Command::new("python3")
+        .current_dir(&dir)
+        .args([
+            "-c",
+            "import sys, channel_token as t; print(t.channel_query(t.read_secret(sys.argv[1]), ['sport', 'news'], 60))",
+        ])
+        .arg(&secret)
+        .output()
+        .expect("run python3");
+    let query = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        query.starts_with("channel=sport&channel=news&token="),
+        "{query}"
+    );
+    assert_eq!(ws_try(&url(&query), None), "open");
     // No channel: no token needed.
     assert_eq!(ws_try(&url(""), None), "open");
 

@@ -12,9 +12,10 @@
 //!
 //! Every connection here is bounded: at most `--ops-max-connections` of each
 //! kind, a request line or head of bounded size, at most
-//! `--ops-max-queued` bytes of replies or events waiting for a reader (an
-//! `events` subscriber that falls behind loses events, counted, and is told
-//! how many), and admin requests have `--admin-timeout` to finish.
+//! `--ops-max-queued` bytes of replies or events waiting for a control
+//! reader (an `events` subscriber that falls behind loses events, counted,
+//! and is told how many), and admin requests have `--admin-timeout` to
+//! finish.
 
 mod admin;
 mod control;
@@ -55,8 +56,9 @@ pub struct OpsConfig {
     /// Most admin connections, and most control connections, at once;
     /// more are closed at accept and counted. Default 64.
     pub max_connections: usize,
-    /// Most bytes of replies or events waiting for one admin or control
-    /// reader. Default 1 MiB.
+    /// Most bytes of replies or events waiting for one control-socket
+    /// reader (an admin connection gets one response, sized by the report
+    /// it asked for). Default 1 MiB.
     pub max_queued_bytes: usize,
     /// Time an admin connection has from accept to its response being
     /// written. Default 10 s.
