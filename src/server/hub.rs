@@ -141,8 +141,8 @@ fn offer(
             return 0;
         }
     }
-    let chunk = match frame {
-        FrameRef::Shared(f) => Chunk::Shared(Rc::clone(f)),
+    let (chunk, bytes) = match frame {
+        FrameRef::Shared(f) => (Chunk::Shared(Rc::clone(f)), len),
         FrameRef::Own(kind, payload) => {
             let PeerState::Open(conn) = &mut peer.state else {
                 return 0;
@@ -151,17 +151,18 @@ fn offer(
                 receipt.skipped_closing += 1;
                 return 0;
             }
-            Chunk::Owned(conn.take_transmit())
+            let frame = conn.take_transmit();
+            let n = frame.len();
+            (Chunk::Owned(frame), n)
         }
     };
-    let queued = peer.out.queued_bytes();
     peer.out.push(chunk);
     if !peer.dirty {
         peer.dirty = true;
         dirty.push(key);
     }
     receipt.queued += 1;
-    peer.out.queued_bytes() - queued
+    bytes
 }
 
 /// The frames of one publish, each built on first use: plain, and

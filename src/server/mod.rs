@@ -628,13 +628,11 @@ impl Server {
             }
         }
         // A connection removed above queued a disconnect event for the
-        // `events` subscribers: flush them too (at most once more, as
-        // flushing a subscriber produces no event).
+        // `events` subscribers: flush them too.
         let added = std::mem::replace(&mut self.dirty, dirty);
         self.dirty.clear();
         if !added.is_empty() {
-            self.dirty = added;
-            self.flush_dirty(now);
+            self.flush_subscribers(added);
         }
     }
 

@@ -458,6 +458,14 @@ impl Server {
         }
     }
 
+    /// Flushes the `events` subscribers that a removal during the
+    /// end-of-turn flush made dirty (flushing them produces no event).
+    pub(crate) fn flush_subscribers(&mut self, keys: Vec<usize>) {
+        for key in keys {
+            self.flush_ops(key);
+        }
+    }
+
     /// Bookkeeping when an operator connection is removed.
     pub(crate) fn ops_removed(&mut self, key: usize, mut c: OpsConn) {
         let _ = self.poll.registry().deregister(&mut c.stream);
