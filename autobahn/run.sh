@@ -247,7 +247,7 @@ run_client_part() {
 # to autobahn/reports/<part>-part.log and is printed at the end.
 if [ "$MODE" = all ] && [ "${AUTOBAHN_SERIAL:-0}" != 1 ]; then
     mkdir -p "$HERE/reports"
-    log "=== server and client parts in parallel (AUTOBAHN_SERIAL=1: one after the other) ==="
+    log "=== server, client and server-tls parts in parallel (AUTOBAHN_SERIAL=1: one after the other) ==="
     AUTOBAHN_BIN="$BIN" bash "$HERE/run.sh" server >"$HERE/reports/server-part.log" 2>&1 &
     SPART=$!
     AUTOBAHN_BIN="$BIN" bash "$HERE/run.sh" client >"$HERE/reports/client-part.log" 2>&1 &
@@ -262,15 +262,16 @@ if [ "$MODE" = all ] && [ "${AUTOBAHN_SERIAL:-0}" != 1 ]; then
     trap 'stop_parts' EXIT
     trap 'stop_parts; exit 130' INT
     trap 'stop_parts; exit 143' TERM
-    # A progress line every 60 s: the group each part is in.
+    # A progress line every 60 s: the group each part is in (none yet is not an
+    # error: `|| true`, or pipefail would end the run when a part is quiet).
     while kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null || kill -0 "$TPART" 2>/dev/null; do
         for _ in $(seq 1 60); do
             kill -0 "$SPART" 2>/dev/null || kill -0 "$CPART" 2>/dev/null || kill -0 "$TPART" 2>/dev/null || break
             sleep 1
         done
-        sg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
-        cg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/client-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
-        tg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-tls-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//')
+        sg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//' || true)
+        cg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/client-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//' || true)
+        tg=$(grep -hE 'group [0-9.]+ \(case' "$HERE/reports/server-tls-part.log" 2>/dev/null | tail -n 1 | sed 's/^\[autobahn\] *//' || true)
         log "$(since "$RUN_START")s: server [${sg:-starting}] client [${cg:-starting}] server-tls [${tg:-starting}]"
     done
     src=0
