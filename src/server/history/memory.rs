@@ -23,9 +23,8 @@ use crate::protocol::frame::encode_server_frame;
 
 /// Bytes charged per stored message besides its frame: the ring slot, the
 /// `Rc` header, the `Vec` header and malloc's rounding. Measured: RSS grew
-/// 268 bytes per 128-byte message kept (a 184-byte frame) with a 24-byte
-/// ring slot (docs/benchmarks.md); the slot is 40 bytes since the time
-/// bound, hence 84 + 16.
+/// 285 bytes per 128-byte message kept, a 184-byte frame + 101
+/// (docs/benchmarks.md).
 pub(crate) const MESSAGE_OVERHEAD: usize = 100;
 /// Bytes charged per stream besides its name: the map entry, the ring
 /// header, the age-index entry (rounded up).
