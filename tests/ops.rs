@@ -287,8 +287,24 @@ fn events_stream_connects_and_disconnects_with_close_codes() {
         err.contains("another running instance answers on it (use --control PATH"),
         "{err}"
     );
+    // Shutdown: the subscriber sees every client closed with 1001, then the
+    // end of the stream.
+    let mut py = PyClient::connect(&s.url("channel=last"));
+    let id = id_from_greeting(&py.recv(10.0));
+    // (The events of the kicked client above come first.)
+    let want = format!(r#""event":"connect","id":"{id}""#);
+    while !sub.line().contains(&want) {}
     let mut s = s;
     common::signal(s.child.id(), "TERM");
+    let ev = sub.line();
+    assert!(
+        ev.contains(&format!(r#""event":"disconnect","id":"{id}""#))
+            && ev.contains(r#""code":1001,"reason":"server shutting down","by":"server""#),
+        "{ev}"
+    );
+    let mut rest = String::new();
+    let _ = sub.r.read_to_string(&mut rest);
+    assert_eq!(rest, "", "the stream ends after the last disconnect");
     assert!(
         common::wait_exit(&mut s.child, Duration::from_secs(10)).is_some_and(|st| st.success())
     );
@@ -296,6 +312,7 @@ fn events_stream_connects_and_disconnects_with_close_codes() {
         !path.exists(),
         "the control socket file is removed at shutdown"
     );
+    drop(py);
 }
 
 #[test]

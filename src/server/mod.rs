@@ -369,6 +369,7 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline {
                 if self.ws_count == 0 || Instant::now() >= deadline {
                     info!("shutdown complete ({} connection(s) left)", self.ws_count);
+                    self.ops_shutdown();
                     return Ok(());
                 }
             }
@@ -713,6 +714,9 @@ impl Server {
                     }
                     _ => Deadline::Keep,
                 },
+                // `events` subscribers stay to the end: they see the
+                // shutdown's disconnects.
+                Some(Entry::Ops(_)) if self.ops.is_subscriber(key) => continue,
                 Some(Entry::Unix(_) | Entry::Rpc(_) | Entry::Ops(_)) => {
                     self.remove(key);
                     continue;

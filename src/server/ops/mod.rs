@@ -151,6 +151,11 @@ impl Ops {
         })
     }
 
+    /// True for a control connection streaming `events`.
+    pub(crate) fn is_subscriber(&self, key: usize) -> bool {
+        self.subscribers.contains(&key)
+    }
+
     /// The admin address actually bound.
     pub(crate) fn admin_addr(&self) -> io::Result<Option<SocketAddr>> {
         self.admin.as_ref().map(|l| l.local_addr()).transpose()
@@ -464,6 +469,27 @@ impl Server {
         for key in keys {
             self.flush_ops(key);
         }
+    }
+
+    /// The end of shutdown: connections whose close handshake did not
+    /// finish within the grace are reported to `events` subscribers as
+    /// disconnected (with the 1001 they were sent), and the subscribers get
+    /// what is queued for them (one non-blocking write each).
+    pub(crate) fn ops_shutdown(&mut self) {
+        if self.ops.subscribers.is_empty() {
+            return;
+        }
+        let left: Vec<usize> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Ws(_)))
+            .map(|(k, _)| k)
+            .collect();
+        for key in left {
+            self.remove(key);
+        }
+        let subscribers = self.ops.subscribers.clone();
+        self.flush_subscribers(subscribers);
     }
 
     /// Bookkeeping when an operator connection is removed.
