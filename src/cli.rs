@@ -211,6 +211,13 @@ struct ServeArgs {
     /// (then the node stops reading Redis).
     #[arg(long = "cluster-buffer", default_value = "16MiB", value_parser = parse_size)]
     cluster_buffer: u64,
+    /// Share history and offsets between nodes through Redis (needs --redis
+    /// and --history): one sequencer per stream in Redis numbers every
+    /// message to everyone or to channels, each node delivers them in that
+    /// order when they come back, so a client can recover on any node
+    /// (docs/recovery.md, "Across nodes": partial, see there).
+    #[arg(long = "redis-history")]
+    redis_history: bool,
     /// Messages kept per channel (and for messages to everyone) so clients
     /// that opt in with `?recover=1` can catch up after a reconnect (0: off).
     /// See docs/recovery.md.
@@ -404,6 +411,9 @@ impl ServeArgs {
     }
 
     fn cluster(&self) -> Result<Option<ClusterConfig>, String> {
+        if self.redis_history && (self.redis.is_none() || self.history == 0) {
+            return Err("--redis-history needs --redis and --history".into());
+        }
         let Some(url) = &self.redis else {
             if self.socketio_emitter {
                 log::warn!("--socketio-emitter has no effect without --redis");
@@ -440,6 +450,9 @@ impl ServeArgs {
             .map_err(|_| "--cluster-buffer is too large".to_owned())?;
         c.relay_bytes = buffer;
         c.inflight_bytes = buffer;
+        if self.redis_history {
+            c.shared_history = self.history;
+        }
         Ok(Some(c))
     }
 }

@@ -1,9 +1,11 @@
 //! Recovery with two nodes on a real redis-server (started here on a free
-//! loopback port, ended by PID). History is per node (docs/recovery.md,
-//! "Across nodes"): a node's history holds what every node published (it
-//! arrives through Redis), so a client that comes back to the same node
-//! misses nothing; a client that comes back to another node is told
-//! `reset: epoch` explicitly, never silently left with a gap.
+//! loopback port, ended by PID). Without `--redis-history`, history is per
+//! node (docs/recovery.md, "Across nodes"): a node's history holds what
+//! every node published (it arrives through Redis), so a client that comes
+//! back to the same node misses nothing; a client that comes back to
+//! another node is told `reset: epoch` explicitly, never silently left with
+//! a gap. With `--redis-history`, Redis numbers every stream's messages and
+//! a client recovers on any node.
 
 mod common;
 mod support;
@@ -88,8 +90,14 @@ fn next_text(c: &mut Client) -> String {
 }
 
 fn node(redis: &Redis) -> Srv {
+    node_with(redis, &[])
+}
+
+fn node_with(redis: &Redis, extra: &[&str]) -> Srv {
     let url = redis.url();
-    let n = Srv::start(&["--redis", &url, "--history", "1000"]);
+    let mut args = vec!["--redis", &url, "--history", "1000"];
+    args.extend_from_slice(extra);
+    let n = Srv::start(&args);
     n.wait_log("cluster: publisher connected", Duration::from_secs(20));
     n.wait_log("cluster: subscribed to", Duration::from_secs(20));
     n
@@ -157,5 +165,183 @@ fn per_node_history_holds_every_nodes_messages_and_another_node_says_reset() {
     assert_eq!(
         (field(&live, "off"), field(&live, "data")),
         (Some("101"), Some("m101"))
+    );
+}
+
+/// The next text message, or `None` if nothing arrives for `quiet`.
+fn nothing_more(c: &mut Client, quiet: Duration) -> Option<String> {
+    match c.next(quiet) {
+        Got::Timeout => None,
+        Got::Text(t) => Some(t),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
+    let redis = Redis::start();
+    let a = node_with(&redis, &["--redis-history"]);
+    let b = node_with(&redis, &["--redis-history"]);
+    let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
+    let mut pb = UnixStream::connect(&b.unix).expect("connect to B's Unix socket");
+    let mut raw_a = Client::connect(&a.url("channel=news"));
+    let mut raw_b = Client::connect(&b.url("channel=news"));
+
+    // A first message, so the stream exists in Redis with its epoch; both
+    // nodes deliver it (A only once, when it comes back numbered).
+    writeln!(pa, "@news m0").unwrap();
+    raw_a.expect_text("m0");
+    raw_b.expect_text("m0");
+
+    let mut c = Client::connect(&a.url("recover=1&channel=news"));
+    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    let pos = next_text(&mut c);
+    assert_eq!(
+        (field(&pos, "ch"), field(&pos, "off"), field(&pos, "reset")),
+        (Some("news"), Some("1"), None),
+        "{pos}"
+    );
+    let epoch = field(&pos, "ep").unwrap().to_owned();
+    let _ = c.inner.stream().shutdown(std::net::Shutdown::Both);
+
+    // 100 messages while the client is away, published on both nodes.
+    for i in 1..=100 {
+        let p = if i % 2 == 1 { &mut pa } else { &mut pb };
+        writeln!(p, "@news m{i}").unwrap();
+    }
+    // Every node delivers the stream in one order: Redis's.
+    let order: Vec<String> = (1..=100).map(|_| next_text(&mut raw_b)).collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|m| m[1..].parse::<u32>().unwrap());
+    let want: Vec<String> = (1..=100).map(|i| format!("m{i}")).collect();
+    assert_eq!(sorted, want, "each of the 100 exactly once on B");
+    let order_a: Vec<String> = (1..=100).map(|_| next_text(&mut raw_a)).collect();
+    assert_eq!(order_a, order, "A delivered them in the same order as B");
+
+    // Back on node B with what A gave it: exactly those 100, in order.
+    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
+    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    for (i, m) in order.iter().enumerate() {
+        let e = next_text(&mut c);
+        let off = (i + 2).to_string();
+        assert_eq!(
+            (
+                field(&e, "ch"),
+                field(&e, "ep"),
+                field(&e, "off"),
+                field(&e, "data")
+            ),
+            (
+                Some("news"),
+                Some(epoch.as_str()),
+                Some(off.as_str()),
+                Some(m.as_str())
+            ),
+            "{e}"
+        );
+    }
+    let pos = next_text(&mut c);
+    assert_eq!(
+        (
+            field(&pos, "off"),
+            field(&pos, "reset"),
+            field(&pos, "data")
+        ),
+        (Some("101"), None, None),
+        "{pos}"
+    );
+
+    // Then live ones, from either node.
+    writeln!(pa, "@news live-a").unwrap();
+    let live = next_text(&mut c);
+    assert_eq!(
+        (field(&live, "off"), field(&live, "data")),
+        (Some("102"), Some("live-a")),
+        "{live}"
+    );
+    writeln!(pb, "@news live-b").unwrap();
+    let live = next_text(&mut c);
+    assert_eq!(
+        (field(&live, "off"), field(&live, "data")),
+        (Some("103"), Some("live-b")),
+        "{live}"
+    );
+    // Raw clients got each message once (a node's own publishes are not
+    // delivered both when they enter and when they come back).
+    for raw in [&mut raw_a, &mut raw_b] {
+        raw.expect_text("live-a");
+        raw.expect_text("live-b");
+        assert_eq!(nothing_more(raw, Duration::from_millis(300)), None);
+    }
+    assert_eq!(nothing_more(&mut c, Duration::from_millis(300)), None);
+
+    // Redis holds the stream under the documented keys: entry ids 0-OFFSET.
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(cli(&["HGET", "wsbroadcaster:epoch:news", "ep"]), epoch);
+    assert_eq!(cli(&["HGET", "wsbroadcaster:epoch:news", "off"]), "103");
+    assert_eq!(cli(&["XLEN", "wsbroadcaster:hist:news"]), "103");
+    let last = cli(&[
+        "XREVRANGE",
+        "wsbroadcaster:hist:news",
+        "+",
+        "-",
+        "COUNT",
+        "1",
+    ]);
+    assert!(last.starts_with("0-103"), "{last}");
+}
+
+#[test]
+fn shared_history_refuses_what_the_node_did_not_see() {
+    // A node that was not subscribed when messages were numbered cannot
+    // replay them (the XRANGE fallback is not built): it says so.
+    let redis = Redis::start();
+    let a = node_with(&redis, &["--redis-history"]);
+    let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
+    let mut raw_a = Client::connect(&a.url("channel=news"));
+    writeln!(pa, "@news m1").unwrap();
+    raw_a.expect_text("m1");
+    let mut c = Client::connect(&a.url("recover=1&channel=news"));
+    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    let pos = next_text(&mut c);
+    let epoch = field(&pos, "ep").unwrap().to_owned();
+    assert_eq!(field(&pos, "off"), Some("1"), "{pos}");
+    writeln!(pa, "@news m2").unwrap();
+    raw_a.expect_text("m2");
+
+    // B starts after m1 and m2 were numbered.
+    let b = node_with(&redis, &["--redis-history"]);
+    let mut raw_b = Client::connect(&b.url("channel=news"));
+    writeln!(pa, "@news m3").unwrap();
+    raw_a.expect_text("m3");
+    raw_b.expect_text("m3");
+    // B has only m3 (offset 3) under the same epoch: since=1 is too old
+    // there, since=2 is served.
+    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
+    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    let pos = next_text(&mut c);
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("3"), Some("too_old")),
+        "{pos}"
+    );
+    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:2:{epoch}")));
+    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    let e = next_text(&mut c);
+    assert_eq!(
+        (field(&e, "off"), field(&e, "data")),
+        (Some("3"), Some("m3"))
+    );
+    let pos = next_text(&mut c);
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("3"), None)
     );
 }

@@ -338,9 +338,18 @@ impl Server {
         payload: &[u8],
         now: Instant,
     ) -> Receipt {
+        let target = Target::of(route);
+        if let Some(c) = self.cluster.as_mut().filter(|c| c.sequences(&target)) {
+            // `--redis-history`: delivered here when it comes back numbered.
+            let relayed = c.relay(target, kind, payload);
+            return Receipt {
+                relayed,
+                ..Receipt::default()
+            };
+        }
         let mut receipt = self.publish_local(route, kind, payload, now);
         if let Some(c) = self.cluster.as_mut() {
-            receipt.relayed = c.relay(Target::of(route), kind, payload);
+            receipt.relayed = c.relay(target, kind, payload);
         }
         receipt
     }
@@ -355,12 +364,12 @@ impl Server {
         now: Instant,
     ) -> Receipt {
         match route {
-            Route::All => self.deliver(Streams::Everyone, kind, payload, now),
-            Route::Channel(name) => self.deliver(Streams::One(name), kind, payload, now),
+            Route::All => self.deliver(Streams::Everyone, kind, payload, now, &[]),
+            Route::Channel(name) => self.deliver(Streams::One(name), kind, payload, now, &[]),
             Route::Conn(id) => {
                 self.targets.clear();
                 self.targets.extend(self.routes.conn(id));
-                self.deliver(Streams::Targets, kind, payload, now)
+                self.deliver(Streams::Targets, kind, payload, now, &[])
             }
         }
     }
@@ -374,7 +383,25 @@ impl Server {
         payload: &[u8],
         now: Instant,
     ) -> Receipt {
-        self.deliver(Streams::Names(channels), kind, payload, now)
+        self.deliver(Streams::Names(channels), kind, payload, now, &[])
+    }
+
+    /// Delivers a message Redis numbered (`--redis-history`) to this node's
+    /// clients: to everyone (`at[0]` is its position in `*`) or to the
+    /// union of `channels` (`at[i]`: its position in channel `i`). It is
+    /// appended to this node's history under those positions.
+    pub(crate) fn publish_sequenced(
+        &mut self,
+        channels: Option<&[String]>,
+        at: &[Position],
+        kind: MessageKind,
+        payload: &[u8],
+        now: Instant,
+    ) -> Receipt {
+        match channels {
+            None => self.deliver(Streams::Everyone, kind, payload, now, at),
+            Some(c) => self.deliver(Streams::Names(c), kind, payload, now, at),
+        }
     }
 
     /// Delivers to the keys in `self.targets` (duplicates allowed: each
@@ -388,7 +415,7 @@ impl Server {
     ) -> Receipt {
         self.targets.sort_unstable();
         self.targets.dedup();
-        self.deliver(Streams::Targets, kind, payload, now)
+        self.deliver(Streams::Targets, kind, payload, now, &[])
     }
 
     /// Publishes a message a client sent (`--client-messages broadcast`): to
@@ -411,12 +438,21 @@ impl Server {
         let receipt = if channels.is_empty() {
             self.publish(&Route::All, kind, payload, now)
         } else {
-            let mut receipt = self.deliver(Streams::Channels(&channels), kind, payload, now);
-            if let Some(c) = self.cluster.as_mut() {
-                let t = Target::Channels(channels.iter().map(|c| c.to_string()).collect());
-                receipt.relayed = c.relay(t, kind, payload);
+            let t = Target::Channels(channels.iter().map(|c| c.to_string()).collect());
+            if let Some(c) = self.cluster.as_mut().filter(|c| c.sequences(&t)) {
+                // `--redis-history`: delivered here when it comes back numbered.
+                Receipt {
+                    relayed: c.relay(t, kind, payload),
+                    ..Receipt::default()
+                }
+            } else {
+                let mut receipt =
+                    self.deliver(Streams::Channels(&channels), kind, payload, now, &[]);
+                if let Some(c) = self.cluster.as_mut() {
+                    receipt.relayed = c.relay(t, kind, payload);
+                }
+                receipt
             }
-            receipt
         };
         if let Some(Entry::Ws(peer)) = self.entries.get_mut(sender) {
             peer.channels = channels;
@@ -428,12 +464,16 @@ impl Server {
     /// every target of every stream: raw frames for clients that did not
     /// opt in (once per publish, whatever the number of streams), the
     /// stream's shared envelope for those that did.
+    ///
+    /// `at`: each stream's position when Redis numbered the message
+    /// (`--redis-history`), else empty (this node's history numbers it).
     fn deliver(
         &mut self,
         streams: Streams<'_>,
         kind: MessageKind,
         payload: &[u8],
         now: Instant,
+        at: &[Position],
     ) -> Receipt {
         let limit = self.cfg.max_queued_bytes;
         self.publish_seq += 1;
@@ -450,7 +490,7 @@ impl Server {
                 stream,
                 policy: stream.map_or(SlowPolicy::Close, |s| self.cfg.policy_for(s)),
                 envelope: match (stream, self.history.as_mut()) {
-                    (Some(s), Some(h)) => Some(h.append(s, kind, payload)),
+                    (Some(s), Some(h)) => Some(h.append(s, at.get(i).copied(), kind, payload)),
                     _ => None,
                 },
             };

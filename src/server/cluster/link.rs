@@ -23,6 +23,7 @@ use log::{debug, info, warn};
 
 use super::wire::Target;
 use crate::protocol::MessageKind;
+use crate::server::history::Position;
 
 /// Time allowed to connect, and for a command's reply.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,6 +60,23 @@ pub(crate) enum Outgoing {
         kind: MessageKind,
         payload: Vec<u8>,
     },
+    /// `--redis-history`: have a message to everyone or to channels
+    /// numbered by the sequencer (`wire::SEQUENCER`), which appends it to
+    /// each stream in Redis and publishes it on `P:stream` for every node,
+    /// this one included.
+    Stream {
+        target: Target,
+        kind: MessageKind,
+        payload: Vec<u8>,
+    },
+}
+
+impl Outgoing {
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Outgoing::Message { payload, .. } | Outgoing::Stream { payload, .. } => payload.len(),
+        }
+    }
 }
 
 /// Where a message from Redis goes on this node.
@@ -72,6 +90,13 @@ pub(crate) enum Dest {
         rooms: Vec<String>,
         except: Vec<String>,
     },
+    /// A sequenced message (`--redis-history`): `at` has its position in
+    /// each of its streams (`*`, or each channel of `target`).
+    Stream { target: Target, at: Vec<Position> },
+    /// `--redis-history`: the subscription was (re-)established, so
+    /// sequenced messages may have been missed: the kept ones are no longer
+    /// known to be complete.
+    FeedInterrupted,
 }
 
 /// A message for the loop to deliver to local clients.

@@ -84,6 +84,9 @@ pub struct ClusterConfig {
     pub max_message: usize,
     /// `--max-channel-name` (set by the server).
     pub max_channel_name: usize,
+    /// `--redis-history`: messages kept per stream in Redis (`MAXLEN ~`,
+    /// the server sets it to `--history`); 0: history is per node.
+    pub shared_history: usize,
 }
 
 impl ClusterConfig {
@@ -101,6 +104,7 @@ impl ClusterConfig {
             inflight_bytes: 16 << 20,
             max_message: 1 << 20,
             max_channel_name: 64,
+            shared_history: 0,
         };
         cfg.client()?;
         Ok(cfg)
@@ -147,6 +151,9 @@ pub(crate) struct Cluster {
     shared: Arc<Shared>,
     /// `ClusterConfig::relay_bytes`.
     relay_bytes: usize,
+    /// `--redis-history`: messages to streams are numbered by Redis and
+    /// delivered here when they come back from it.
+    shared_history: bool,
     full_warned: Option<Instant>,
 }
 
@@ -195,13 +202,23 @@ impl Cluster {
             waker,
             shared,
             relay_bytes: cfg.relay_bytes,
+            shared_history: cfg.shared_history > 0,
             full_warned: None,
         })
     }
 
+    /// With `--redis-history`, a message to everyone or to channels is not
+    /// delivered when it enters this node: [`Cluster::relay`] has Redis number
+    /// it, and every node, this one included, delivers it when it comes back
+    /// with its positions (docs/recovery.md, "Across nodes").
+    pub(crate) fn sequences(&self, target: &Target) -> bool {
+        self.shared_history && !matches!(target, Target::Conn(_))
+    }
+
     /// Hands a message that entered this node to the publisher thread;
     /// never blocks. True when queued; false (counted, logged at most once a
-    /// second) when `relay_bytes` or `relay_queue` is reached. A send to one of this node's own
+    /// second) when `relay_bytes` or `relay_queue` is reached (with
+    /// `--redis-history` such a message then reaches nobody). A send to one of this node's own
     /// connections is not relayed (it was delivered, or that connection is
     /// gone).
     pub(crate) fn relay(&mut self, target: Target, kind: MessageKind, payload: &[u8]) -> bool {
@@ -210,19 +227,29 @@ impl Cluster {
                 return false;
             }
         }
+        let len = payload.len();
         let queued = &self.shared.relay_queued;
-        let full = queued.load(Ordering::Acquire) + payload.len() > self.relay_bytes;
+        let full = queued.load(Ordering::Acquire) + len > self.relay_bytes;
         let sent = !full && {
-            let m = Outgoing::Message {
-                target,
-                kind,
-                payload: payload.to_vec(),
+            let payload = payload.to_vec();
+            let m = if self.sequences(&target) {
+                Outgoing::Stream {
+                    target,
+                    kind,
+                    payload,
+                }
+            } else {
+                Outgoing::Message {
+                    target,
+                    kind,
+                    payload,
+                }
             };
-            queued.fetch_add(payload.len(), Ordering::AcqRel);
+            queued.fetch_add(len, Ordering::AcqRel);
             match self.relay_tx.try_send(m) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    queued.fetch_sub(payload.len(), Ordering::AcqRel);
+                    queued.fetch_sub(len, Ordering::AcqRel);
                     false
                 }
             }
@@ -296,8 +323,27 @@ impl Server {
             return;
         }
         let now = Instant::now();
+        let shared = self.cluster.as_ref().is_some_and(|c| c.shared_history);
         for d in batch {
             match &d.dest {
+                Dest::Stream { target, at } => {
+                    let channels = match target {
+                        Target::Channels(list) => Some(list.as_slice()),
+                        _ => None,
+                    };
+                    self.publish_sequenced(channels, at, d.kind, &d.payload, now);
+                }
+                Dest::FeedInterrupted => {
+                    if let Some(h) = self.history.as_mut() {
+                        h.feed_interrupted();
+                    }
+                }
+                Dest::Target(t @ (Target::All | Target::Channels(_))) if shared => {
+                    // Not numbered by the sequencer (an external publisher,
+                    // or a node without --redis-history): delivered live,
+                    // never kept, so the streams' offsets stay Redis's.
+                    self.deliver_unkept(t, d.kind, &d.payload, now);
+                }
                 Dest::Target(Target::All) => {
                     self.publish_local(&super::Route::All, d.kind, &d.payload, now);
                 }
@@ -312,6 +358,31 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Every member of `target` (everyone, or the union of channels) once,
+    /// as a message to no stream: not kept, `{"direct":true,…}` for opted-in
+    /// clients.
+    fn deliver_unkept(&mut self, target: &Target, kind: MessageKind, payload: &[u8], now: Instant) {
+        self.targets.clear();
+        match target {
+            Target::Channels(list) => {
+                for c in list {
+                    self.targets.extend(self.routes.members(c));
+                }
+            }
+            _ => self.all_keys(),
+        }
+        self.deliver_to_targets(kind, payload, now);
+    }
+
+    /// Every open WebSocket connection's key into `self.targets`.
+    fn all_keys(&mut self) {
+        let keys = self.entries.iter().filter_map(|(k, e)| match e {
+            Entry::Ws(p) if self.routes.conn(&p.id) == Some(k) => Some(k),
+            _ => None,
+        });
+        self.targets.extend(keys);
     }
 
     /// A socket.io emit: the members of `rooms` (everyone when empty) minus
@@ -331,17 +402,14 @@ impl Server {
                 out.extend(routes.conn(&id));
             }
         };
-        if rooms.is_empty() && except.is_empty() {
+        let shared = self.cluster.as_ref().is_some_and(|c| c.shared_history);
+        if rooms.is_empty() && except.is_empty() && !shared {
             self.publish_local(&super::Route::All, kind, payload, now);
             return;
         }
         self.targets.clear();
         if rooms.is_empty() {
-            let keys = self.entries.iter().filter_map(|(k, e)| match e {
-                Entry::Ws(p) if self.routes.conn(&p.id) == Some(k) => Some(k),
-                _ => None,
-            });
-            self.targets.extend(keys);
+            self.all_keys();
         } else {
             for r in rooms {
                 members(&self.routes, r, &mut self.targets);

@@ -12,6 +12,7 @@ use log::info;
 use super::ClusterConfig;
 use super::link::{Backoff, Outage, Outgoing, Shared, add, connect};
 use super::wire::{self, Channels, Target};
+use crate::server::history::{EVERYONE, Epoch};
 use crate::server::route::NodeId;
 
 /// Messages published per pipeline round trip, at most.
@@ -30,6 +31,11 @@ pub(crate) fn run(
     let names = Channels::new(&cfg.prefix, node);
     let cluster = names.cluster();
     let mut conn: Option<redis::Connection> = None;
+    let stream_channel = names.stream();
+    let maxlen = cfg.shared_history.to_string();
+    // The sequencer's SHA1, loaded on every (re)connection: EVALSHA then
+    // sends 40 bytes instead of the script.
+    let mut sequencer: Option<String> = None;
     let mut backoff = Backoff::new(cfg.reconnect_max);
     let mut outage = Outage::new("publisher");
     let mut retry_at = Instant::now();
@@ -40,7 +46,17 @@ pub(crate) fn run(
     loop {
         let now = Instant::now();
         if conn.is_none() && now >= retry_at {
-            match connect(&client) {
+            let connected = connect(&client).and_then(|mut c| {
+                if cfg.shared_history > 0 {
+                    let sha: String = redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(wire::SEQUENCER)
+                        .query(&mut c)?;
+                    sequencer = Some(sha);
+                }
+                Ok(c)
+            });
+            match connected {
                 Ok(c) => {
                     if !outage.recovered(counters) {
                         info!("cluster: publisher connected to {}", cfg.display_url());
@@ -71,10 +87,7 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let taken: usize = batch
-            .iter()
-            .map(|Outgoing::Message { payload, .. }| payload.len())
-            .sum();
+        let taken: usize = batch.iter().map(Outgoing::payload_len).sum();
         shared.relay_queued.fetch_sub(taken, Ordering::AcqRel);
         let Some(c) = conn.as_mut() else {
             // No link: what the loop relayed now reaches local clients only.
@@ -85,11 +98,39 @@ pub(crate) fn run(
         let mut pipe = redis::pipe();
         let mut messages = 0u64;
         for m in batch.drain(..) {
-            let Outgoing::Message {
-                target,
-                kind,
-                payload,
-            } = m;
+            let (target, kind, payload) = match m {
+                Outgoing::Message {
+                    target,
+                    kind,
+                    payload,
+                } => (target, kind, payload),
+                Outgoing::Stream {
+                    target,
+                    kind,
+                    payload,
+                } => {
+                    let Some(sha) = &sequencer else {
+                        continue; // not sent without --redis-history
+                    };
+                    let streams: Vec<&str> = match &target {
+                        Target::All => vec![EVERYONE],
+                        Target::Channels(c) => c.iter().map(String::as_str).collect(),
+                        Target::Conn(_) => continue, // never sequenced
+                    };
+                    let cmd = pipe.cmd("EVALSHA").arg(sha).arg(2 * streams.len());
+                    for st in &streams {
+                        cmd.arg(names.hist_key(st)).arg(names.epoch_key(st));
+                    }
+                    let bytes = wire::encode_message(node, 0, &target, kind, &payload);
+                    cmd.arg(&stream_channel).arg(&maxlen).arg(bytes);
+                    for _ in &streams {
+                        cmd.arg(Epoch::random().as_str());
+                    }
+                    cmd.ignore();
+                    messages += 1;
+                    continue;
+                }
+            };
             let (channel, s) = match &target {
                 Target::Conn(id) => (names.cluster_node(id.node()), 0),
                 _ => {

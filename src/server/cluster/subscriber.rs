@@ -124,11 +124,14 @@ impl Subscriber {
     ) -> redis::RedisResult<Ended> {
         let mut conn = connect(client)?;
         let mut ps = conn.as_pubsub();
-        let channels = [
+        let mut channels = vec![
             self.names.all(),
             self.names.cluster(),
             self.names.cluster_node(self.node),
         ];
+        if self.cfg.shared_history > 0 {
+            channels.push(self.names.stream());
+        }
         ps.subscribe(&channels)?;
         let mut patterns = vec![self.names.channel_pattern(), self.names.own_ids_pattern()];
         if let Some(p) = &self.socketio_prefix {
@@ -145,6 +148,19 @@ impl Subscriber {
             );
         }
         backoff.reset();
+        if self.cfg.shared_history > 0 {
+            // What was sequenced before this subscription (or while the last
+            // one was failing) never reached this node: say so before the
+            // first message of the new one.
+            let interrupted = Delivery {
+                dest: Dest::FeedInterrupted,
+                kind: MessageKind::Binary,
+                payload: Vec::new(),
+            };
+            if !self.deliver(interrupted) {
+                return Ok(Ended::Shutdown);
+            }
+        }
         self.last_own = Instant::now();
         let mut forget_at = Instant::now() + NODE_IDLE;
         loop {
@@ -228,6 +244,25 @@ impl Subscriber {
                 Err(_) => return self.malformed(false, channel, "not a connection id"),
             },
             Incoming::Envelope => return self.on_envelope(channel, payload),
+            Incoming::Stream => {
+                return match wire::decode_sequenced(payload, self.cfg.max_channel_name) {
+                    Ok(m) if m.payload.len() <= max => {
+                        // Our own too: with shared history a node delivers
+                        // its publishes when they come back numbered.
+                        add(&counters.received, 1);
+                        self.deliver(Delivery {
+                            dest: Dest::Stream {
+                                target: m.target,
+                                at: m.at,
+                            },
+                            kind: m.kind,
+                            payload: m.payload,
+                        })
+                    }
+                    Ok(_) => self.malformed(false, channel, "over --max-message"),
+                    Err(why) => self.malformed(false, channel, &why),
+                };
+            }
             Incoming::ExternalChannel(_) => {
                 return self.malformed(false, channel, "not a valid channel name");
             }

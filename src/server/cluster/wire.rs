@@ -28,6 +28,7 @@
 use rmpv::Value;
 
 use crate::protocol::MessageKind;
+use crate::server::history::{Epoch, Position};
 use crate::server::route::{ConnId, NodeId, Route, valid_channel_name};
 
 /// Longest `--redis-prefix`.
@@ -82,6 +83,24 @@ impl Channels {
         format!("{}:cluster:{node}", self.prefix)
     }
 
+    /// `P:stream`: sequenced messages with their stream positions
+    /// (`--redis-history`), published by [`SEQUENCER`] only.
+    pub(crate) fn stream(&self) -> String {
+        format!("{}:stream", self.prefix)
+    }
+
+    /// `P:hist:STREAM`: a stream's kept messages (a Redis stream; entry
+    /// `0-OFFSET`, field `d`: the node envelope).
+    pub(crate) fn hist_key(&self, stream: &str) -> String {
+        format!("{}:hist:{stream}", self.prefix)
+    }
+
+    /// `P:epoch:STREAM`: a stream's epoch and newest offset (a hash, fields
+    /// `ep` and `off`).
+    pub(crate) fn epoch_key(&self, stream: &str) -> String {
+        format!("{}:epoch:{stream}", self.prefix)
+    }
+
     /// Which of our subscriptions a message arrived on, and what it names.
     pub(crate) fn classify<'a>(&self, channel: &'a str) -> Incoming<'a> {
         let Some(rest) = channel
@@ -98,6 +117,9 @@ impl Channels {
         }
         if let Some(id) = rest.strip_prefix("id:") {
             return Incoming::ExternalConn(id);
+        }
+        if rest == "stream" {
+            return Incoming::Stream;
         }
         if rest == "cluster" || rest.strip_prefix("cluster:") == Some(&self.node.to_string()) {
             return Incoming::Envelope;
@@ -117,6 +139,8 @@ pub(crate) enum Incoming<'a> {
     ExternalConn(&'a str),
     /// `P:cluster` or our own `P:cluster:NODE`.
     Envelope,
+    /// `P:stream`: a sequenced message ([`decode_sequenced`]).
+    Stream,
     /// Anything else (not one of our names).
     Unknown,
 }
@@ -197,6 +221,85 @@ pub(crate) fn encode_message(
     };
     out.extend_from_slice(payload);
     out
+}
+
+/// The one sequencer of every stream (`--redis-history`), run by the
+/// publisher thread with `EVALSHA`, atomically: for each stream `i` of the
+/// message (`*`, or each of its channels), `KEYS[2i-1]` is `P:hist:STREAM`
+/// and `KEYS[2i]` is `P:epoch:STREAM`. A stream without an epoch key (new,
+/// or Redis lost it) gets `ARGV[3+i]` (a fresh random epoch) and starts at
+/// offset 1 (its old entries, if any, are deleted). The message is appended
+/// as entry `0-OFFSET` (`XADD … MAXLEN ~ ARGV[2]`), and published on
+/// `ARGV[1]` (`P:stream`) as `EP:OFF[,EP:OFF…]|ENVELOPE`, so every node sees
+/// every stream's messages in the order of their offsets.
+pub(crate) const SEQUENCER: &str = r#"
+local head = {}
+for i = 1, #KEYS / 2 do
+  local hist, meta = KEYS[2 * i - 1], KEYS[2 * i]
+  local ep = redis.call('HGET', meta, 'ep')
+  if not ep then
+    ep = ARGV[3 + i]
+    redis.call('DEL', hist)
+    redis.call('HSET', meta, 'ep', ep, 'off', 0)
+  end
+  local off = string.format('%d', redis.call('HINCRBY', meta, 'off', 1))
+  redis.call('XADD', hist, 'MAXLEN', '~', ARGV[2], '0-' .. off, 'd', ARGV[3])
+  head[i] = ep .. ':' .. off
+end
+redis.call('PUBLISH', ARGV[1], table.concat(head, ',') .. '|' .. ARGV[3])
+return #head
+"#;
+
+/// A message the sequencer published on `P:stream`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Sequenced {
+    /// One position per stream of `target`: `*` for everyone, else each
+    /// channel in order.
+    pub(crate) at: Vec<Position>,
+    pub(crate) target: Target,
+    pub(crate) kind: MessageKind,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Decodes what [`SEQUENCER`] publishes.
+pub(crate) fn decode_sequenced(bytes: &[u8], max_name: usize) -> Result<Sequenced, String> {
+    let bar = bytes
+        .iter()
+        .position(|&b| b == b'|')
+        .ok_or("no position header")?;
+    let head = std::str::from_utf8(&bytes[..bar]).map_err(|_| "the header is not UTF-8")?;
+    let mut at = Vec::new();
+    for p in head.split(',') {
+        let (ep, off) = p.split_once(':').ok_or("a position is not EPOCH:OFFSET")?;
+        at.push(Position {
+            epoch: Epoch::parse(ep).ok_or("not an epoch")?,
+            offset: off.parse().map_err(|_| "not an offset")?,
+        });
+    }
+    match decode_envelope(&bytes[bar + 1..], max_name)? {
+        Envelope::Message {
+            target,
+            kind,
+            payload,
+            ..
+        } => {
+            let streams = match &target {
+                Target::All => 1,
+                Target::Channels(c) => c.len(),
+                Target::Conn(_) => return Err("a connection is not a stream".into()),
+            };
+            if streams != at.len() {
+                return Err("not one position per stream".into());
+            }
+            Ok(Sequenced {
+                at,
+                target,
+                kind,
+                payload,
+            })
+        }
+        Envelope::Heartbeat { .. } => Err("a heartbeat is not sequenced".into()),
+    }
 }
 
 /// Encodes a heartbeat envelope.
@@ -284,6 +387,34 @@ pub(crate) fn decode_envelope(bytes: &[u8], max_name: usize) -> Result<Envelope,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sequenced_messages() {
+        let env = encode_message(
+            node("aaaaaa"),
+            0,
+            &Target::Channels(vec!["a".into(), "b".into()]),
+            MessageKind::Text,
+            b"hi|there",
+        );
+        let mut bytes = b"0123456789ab:7,ba9876543210:1|".to_vec();
+        bytes.extend_from_slice(&env);
+        let s = decode_sequenced(&bytes, 64).unwrap();
+        assert_eq!(s.at[0].offset, 7);
+        assert_eq!(s.at[1].epoch.as_str(), "ba9876543210");
+        assert_eq!(
+            (s.kind, &s.payload[..]),
+            (MessageKind::Text, &b"hi|there"[..])
+        );
+        let mut one = b"0123456789ab:7|".to_vec();
+        one.extend_from_slice(&env);
+        assert!(
+            decode_sequenced(&one, 64).is_err(),
+            "two streams, one position"
+        );
+        assert!(decode_sequenced(b"0123456789ab:x|", 64).is_err());
+        assert!(decode_sequenced(&env, 64).is_err(), "no header");
+    }
 
     fn node(s: &str) -> NodeId {
         NodeId::parse(s).unwrap()

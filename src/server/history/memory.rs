@@ -71,6 +71,10 @@ struct Stream {
     clients: usize,
     /// Its key in the age index.
     age: u64,
+    /// With a shared sequencer: messages may have been missed since `last`
+    /// (the feed was interrupted), so no `since` can be honoured until the
+    /// next message starts the ring afresh.
+    unknown: bool,
 }
 
 /// The in-process store.
@@ -126,6 +130,7 @@ impl MemoryHistory {
                 ring: VecDeque::new(),
                 clients: 0,
                 age,
+                unknown: false,
             },
         );
         self.bytes += stream_cost(name);
@@ -218,20 +223,43 @@ impl HistoryStore for MemoryHistory {
     fn append(
         &mut self,
         stream: &str,
+        at: Option<Position>,
         kind: MessageKind,
         payload: &[u8],
     ) -> (Position, Rc<Vec<u8>>) {
         let key = self.stream(stream);
+        if let Some(at) = at {
+            let follows = self.streams.get(&key).is_some_and(|s| {
+                !s.unknown && s.epoch == at.epoch && s.last.checked_add(1) == Some(at.offset)
+            });
+            if !follows {
+                // Another epoch, a hole, or the first message since the feed
+                // was interrupted: the ring starts afresh at `at`.
+                while self.streams.get(&key).is_some_and(|s| !s.ring.is_empty()) {
+                    self.pop_oldest(&key);
+                }
+            }
+        }
         let now = self.expire(&key);
         let tick = self.next_tick();
         let per_stream = self.limits.per_stream.max(1);
         let Some(s) = self.streams.get_mut(&key) else {
             unreachable!("created above");
         };
-        s.last += 1;
-        let at = Position {
-            epoch: s.epoch,
-            offset: s.last,
+        let at = match at {
+            Some(at) => {
+                s.epoch = at.epoch;
+                s.unknown = false;
+                s.last = at.offset;
+                at
+            }
+            None => {
+                s.last += 1;
+                Position {
+                    epoch: s.epoch,
+                    offset: s.last,
+                }
+            }
         };
         let json = envelope::message(stream, at, kind, payload);
         let frame = Rc::new(encode_server_frame(
@@ -280,6 +308,8 @@ impl HistoryStore for MemoryHistory {
         };
         joined.reset = if since.epoch != s.epoch {
             Some(Reset::Epoch)
+        } else if s.unknown {
+            Some(Reset::TooOld)
         } else if since.offset > s.last {
             Some(Reset::Ahead)
         } else {
@@ -311,6 +341,18 @@ impl HistoryStore for MemoryHistory {
         joined
     }
 
+    fn feed_interrupted(&mut self) {
+        let keys: Vec<Rc<str>> = self.streams.keys().cloned().collect();
+        for key in keys {
+            while self.streams.get(&key).is_some_and(|s| !s.ring.is_empty()) {
+                self.pop_oldest(&key);
+            }
+            if let Some(s) = self.streams.get_mut(&key) {
+                s.unknown = true;
+            }
+        }
+    }
+
     fn leave(&mut self, stream: &str) {
         if let Some(s) = self.streams.get_mut(stream) {
             s.clients = s.clients.saturating_sub(1);
@@ -339,15 +381,58 @@ mod tests {
     }
 
     #[test]
+    fn sequenced_positions_are_kept_and_holes_start_afresh() {
+        let mut h = store(100, 1 << 20);
+        let e = Epoch::parse("0123456789ab").unwrap();
+        let at = |offset| Some(Position { epoch: e, offset });
+        // A client joined before any message: a placeholder epoch.
+        let first = h.join("a", None, 1 << 20).position;
+        for off in 41..=43 {
+            let (p, f) = h.append("a", at(off), MessageKind::Text, b"x");
+            assert_eq!(p, at(off).unwrap());
+            assert!(String::from_utf8_lossy(&f).contains(&format!("\"off\":{off},")));
+        }
+        let j = h.join("a", Some(&since("a", first.offset, first.epoch)), 1 << 20);
+        assert_eq!(
+            j.reset,
+            Some(Reset::Epoch),
+            "the placeholder is not Redis's epoch"
+        );
+        let j = h.join("a", Some(&since("a", 40, e)), 1 << 20);
+        assert_eq!(
+            (j.reset, j.replay.len(), j.position),
+            (None, 3, at(43).unwrap())
+        );
+        // 44 never arrived: the ring starts again at 45, never across the hole.
+        h.append("a", at(45), MessageKind::Text, b"y");
+        assert_eq!(h.usage().messages, 1);
+        let j = h.join("a", Some(&since("a", 43, e)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::TooOld));
+        let j = h.join("a", Some(&since("a", 44, e)), 1 << 20);
+        assert_eq!((j.reset, j.replay.len()), (None, 1));
+        // The feed was interrupted: nothing after 45 is known to be complete.
+        h.feed_interrupted();
+        assert_eq!(h.usage().messages, 0);
+        let j = h.join("a", Some(&since("a", 45, e)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::TooOld));
+        // The next message (whatever its offset) starts it again.
+        h.append("a", at(50), MessageKind::Text, b"z");
+        let j = h.join("a", Some(&since("a", 49, e)), 1 << 20);
+        assert_eq!((j.reset, j.replay.len()), (None, 1));
+        let j = h.join("a", Some(&since("a", 45, e)), 1 << 20);
+        assert_eq!(j.reset, Some(Reset::TooOld));
+    }
+
+    #[test]
     fn the_time_bound_is_never_replayed_across() {
         let mut h = MemoryHistory::new(HistoryLimits {
             per_stream: 100,
             max_bytes: 1 << 20,
             max_age: Some(Duration::from_millis(100)),
         });
-        let (p1, _) = h.append("a", MessageKind::Text, b"old");
+        let (p1, _) = h.append("a", None, MessageKind::Text, b"old");
         std::thread::sleep(Duration::from_millis(200));
-        let (p2, _) = h.append("a", MessageKind::Text, b"new");
+        let (p2, _) = h.append("a", None, MessageKind::Text, b"new");
         assert_eq!(h.usage().messages, 1, "the expired message was dropped");
         let j = h.join("a", Some(&since("a", 0, p1.epoch)), 1 << 20);
         assert_eq!(j.reset, Some(Reset::TooOld), "message 1 is gone");
@@ -384,10 +469,10 @@ mod tests {
     #[test]
     fn offsets_count_up_per_stream_and_catch_up_is_exact() {
         let mut h = store(100, 1 << 20);
-        let (a1, _) = h.append("a", MessageKind::Text, b"1");
-        let (b1, _) = h.append("b", MessageKind::Text, b"x");
-        let (a2, f2) = h.append("a", MessageKind::Text, b"2");
-        let (a3, _) = h.append("a", MessageKind::Text, b"3");
+        let (a1, _) = h.append("a", None, MessageKind::Text, b"1");
+        let (b1, _) = h.append("b", None, MessageKind::Text, b"x");
+        let (a2, f2) = h.append("a", None, MessageKind::Text, b"2");
+        let (a3, _) = h.append("a", None, MessageKind::Text, b"3");
         assert_eq!((a1.offset, a2.offset, a3.offset, b1.offset), (1, 2, 3, 1));
         assert_eq!(a1.epoch, a3.epoch);
         assert_ne!(a1.epoch, b1.epoch, "each stream has its own epoch");
@@ -416,7 +501,7 @@ mod tests {
         let mut ep = None;
         for i in 0..5 {
             ep = Some(
-                h.append("a", MessageKind::Text, format!("{i}").as_bytes())
+                h.append("a", None, MessageKind::Text, format!("{i}").as_bytes())
                     .0
                     .epoch,
             );
@@ -447,7 +532,7 @@ mod tests {
         let payload = vec![b'x'; 100];
         for i in 0..1000 {
             let ch = format!("c{}", i % 7);
-            h.append(&ch, MessageKind::Text, &payload);
+            h.append(&ch, None, MessageKind::Text, &payload);
             assert!(h.usage().bytes <= budget, "{:?}", h.usage());
         }
         let u = h.usage();
@@ -459,9 +544,9 @@ mod tests {
         // Streams nobody is joined to and emptied by the budget are dropped:
         // a client coming back with their epoch is told.
         let mut h = store(1000, 2048);
-        let (old, _) = h.append("quiet", MessageKind::Text, b"q");
+        let (old, _) = h.append("quiet", None, MessageKind::Text, b"q");
         for _ in 0..100 {
-            h.append("busy", MessageKind::Text, &payload);
+            h.append("busy", None, MessageKind::Text, &payload);
         }
         assert!(!h.streams.contains_key("quiet"));
         let j = h.join("quiet", Some(&since("quiet", 1, old.epoch)), 1 << 20);
@@ -475,14 +560,14 @@ mod tests {
         let j = h.join("kept", None, 1 << 20);
         let payload = vec![b'x'; 100];
         for _ in 0..100 {
-            h.append("busy", MessageKind::Text, &payload);
+            h.append("busy", None, MessageKind::Text, &payload);
         }
         let again = h.join("kept", Some(&since("kept", 0, j.position.epoch)), 1 << 20);
         assert_eq!(again.reset, None, "an empty joined stream keeps its epoch");
         h.leave("kept");
         h.leave("kept");
         for _ in 0..100 {
-            h.append("busy", MessageKind::Text, &payload);
+            h.append("busy", None, MessageKind::Text, &payload);
         }
         assert!(!h.streams.contains_key("kept"));
         assert!(h.usage().bytes <= 2048);

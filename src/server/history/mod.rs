@@ -144,12 +144,26 @@ pub(crate) struct Usage {
 pub(crate) trait HistoryStore {
     /// Appends a message to `stream` and returns its position and the
     /// envelope frame, encoded once, that every opted-in recipient shares.
+    ///
+    /// `at` is `None` when this store numbers the stream itself (one node),
+    /// or the position a shared sequencer gave the message (`--redis-history`:
+    /// Redis numbered it, and every node appends it under that position). A
+    /// position that does not follow the stream's newest one (another epoch,
+    /// or offsets this node never saw) starts the stream's kept messages
+    /// afresh from it, so a client can never be replayed across a hole.
     fn append(
         &mut self,
         stream: &str,
+        at: Option<Position>,
         kind: MessageKind,
         payload: &[u8],
     ) -> (Position, Rc<Vec<u8>>);
+
+    /// The shared feed was interrupted (`--redis-history`: the subscription
+    /// was lost or re-established): what is kept is no longer known to be
+    /// complete. Every stream drops its messages, and a `since` of the
+    /// current epoch is answered `too_old` until the next message arrives.
+    fn feed_interrupted(&mut self);
 
     /// An opted-in client joins `stream`: the messages after `since` (if it
     /// names this stream's current epoch and they are all kept and fit in
