@@ -211,8 +211,8 @@ struct ServeArgs {
     /// (then the node stops reading Redis).
     #[arg(long = "cluster-buffer", default_value = "16MiB", value_parser = parse_size)]
     cluster_buffer: u64,
-    /// Share history and offsets between nodes through Redis (needs --redis
-    /// and --history): one sequencer per stream in Redis numbers every
+    /// Share history and offsets between nodes through Redis (no effect
+    /// without --redis and --history): one sequencer per stream in Redis numbers every
     /// message to everyone or to channels, each node delivers them in that
     /// order when they come back, so a client can recover on any node
     /// (docs/recovery.md, "Across nodes": partial, see there).
@@ -411,12 +411,12 @@ impl ServeArgs {
     }
 
     fn cluster(&self) -> Result<Option<ClusterConfig>, String> {
-        if self.redis_history && (self.redis.is_none() || self.history == 0) {
-            return Err("--redis-history needs --redis and --history".into());
-        }
         let Some(url) = &self.redis else {
             if self.socketio_emitter {
                 log::warn!("--socketio-emitter has no effect without --redis");
+            }
+            if self.redis_history {
+                log::warn!("--redis-history has no effect without --redis");
             }
             return Ok(None);
         };
@@ -451,6 +451,9 @@ impl ServeArgs {
         c.relay_bytes = buffer;
         c.inflight_bytes = buffer;
         if self.redis_history {
+            if self.history == 0 {
+                log::warn!("--redis-history has no effect without --history");
+            }
             c.shared_history = self.history;
         }
         Ok(Some(c))
