@@ -23,10 +23,17 @@
 //! **Interface**: the loop owns a [`Cluster`]: [`Cluster::relay`] never
 //! blocks (a full queue drops and counts); deliveries come back through
 //! [`Server::on_cluster`] when the subscriber wakes the loop. Further Redis
-//! work that must stay off the loop (e.g. history on Redis Streams) is one
-//! more [`link::Outgoing`] variant handled by the publisher thread, which
-//! owns an ordinary (not subscribed) connection; [`ClusterConfig::client`]
-//! opens more connections to the same server.
+//! work that must stay off the loop is one more [`link::Outgoing`] variant
+//! handled by the publisher thread, which owns an ordinary (not subscribed)
+//! connection, as `Outgoing::Stream` is; [`ClusterConfig::client`] opens
+//! more connections to the same server.
+//!
+//! **Shared history** (`--redis-history`): messages to everyone or to
+//! channels are the exception to "delivered at once": the publisher thread
+//! has them numbered by [`wire::SEQUENCER`] (one Lua script: `XADD` to each
+//! stream, then one `PUBLISH` on `P:stream`), and every node, this one
+//! included, delivers them when they come back ([`link::Dest::Stream`]), in
+//! Redis's order and under Redis's offsets (docs/recovery.md).
 
 mod link;
 mod publisher;

@@ -15,8 +15,10 @@
 //! publish, stored in the history and shared by every opted-in recipient;
 //! clients that did not opt in get the raw payload, as before.
 //!
-//! The store is behind [`HistoryStore`] so a shared backend (Redis Streams,
-//! for several nodes) can replace the in-process [`memory::MemoryHistory`].
+//! The store is behind [`HistoryStore`]. With `--redis-history` the same
+//! in-process [`memory::MemoryHistory`] keeps each stream under the
+//! positions Redis's sequencer gave (`append` with `Some(at)`): offsets and
+//! epochs are the cluster's, and what a node keeps is what it delivered.
 
 pub(crate) mod envelope;
 pub(crate) mod memory;
