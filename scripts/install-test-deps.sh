@@ -10,7 +10,11 @@
 #      chromium (/usr/bin/chromium, used headless by the browser tests),
 #      systemd (systemd-analyze verify checks contrib/wsbroadcaster.service),
 #      curl (the admin endpoint's publisher in tests/ops.rs),
-#      openssl (the CLI makes the certificate of Autobahn's TLS part), plus
+#      openssl (the CLI makes the certificate of Autobahn's TLS part), binutils
+#      (strip, for the size budget), and for the aarch64 (Raspberry Pi) cross
+#      build and its qemu smoke test: rustc-web with its arm64 standard library
+#      libstd-rust-web-dev:arm64 (dpkg multiarch: `dpkg --add-architecture arm64`
+#      first), gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user; plus
 #      nodejs/npm and python3-pip only if node / python3's pip are missing.
 #      `apt-get update` runs first, and only when something is to be installed.
 #      Installed with --no-install-recommends; no service is started by the
@@ -35,7 +39,9 @@ PYTHON="${PYTHON:-python3}"
 PY_PKGS=(websockets==17.4 msgpack==1.2.4 prometheus_client==0.26.0)
 PLAYWRIGHT_CORE_VERSION=1.65.1   # needs Node.js >= 20
 NODE_MIN_MAJOR=20
-APT_PKGS=(netcat-openbsd redis-server chromium systemd curl openssl)
+APT_PKGS=(netcat-openbsd redis-server chromium systemd curl openssl binutils)
+# scripts/aarch64-build.sh + tests/aarch64.rs (Debian's route: rustup has only x86_64's std).
+ARM64_PKGS=(rustc-web libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 BROWSER_DIR="$ROOT/tests/browser"
 SOCKETIO_DIR="$ROOT/tests/socketio"
@@ -63,7 +69,13 @@ pkg_installed() {
 
 # --- 1. Debian packages -----------------------------------------------------------
 t=$(date +%s)
-want=("${APT_PKGS[@]}")
+want=("${APT_PKGS[@]}" "${ARM64_PKGS[@]}")
+# The arm64 standard library comes through multiarch: arm64 must be a foreign
+# architecture before `apt-get update` (which then runs: the package is missing).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    log "dpkg --add-architecture arm64"
+    dpkg --add-architecture arm64
+fi
 # Node.js and npm: whatever provides `node`/`npm` is kept (e.g. a newer nodejs from
 # another source); Debian's packages only when none is there.
 command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -113,6 +125,9 @@ command -v redis-server >/dev/null 2>&1 || die "redis-server not on PATH"
 command -v redis-cli >/dev/null 2>&1 || die "redis-cli not on PATH (Debian: redis-tools, a dependency of redis-server)"
 [ -x /usr/bin/chromium ] || die "/usr/bin/chromium missing"
 command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze not on PATH"
+command -v qemu-aarch64 >/dev/null 2>&1 || die "qemu-aarch64 not on PATH"
+[ -d "$(/usr/bin/rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu/lib" ] ||
+    die "Debian's rustc has no aarch64 standard library (libstd-rust-web-dev:arm64)"
 
 # --- 2. Python packages --------------------------------------------------------------
 t=$(date +%s)

@@ -3,13 +3,20 @@
 #
 #   bash scripts/test.sh                   everything
 #   SKIP_AUTOBAHN=1 bash scripts/test.sh   everything but the Autobahn conformance run
+#   SKIP_AARCH64=1 bash scripts/test.sh    no aarch64 cross build (tests/aarch64.rs then
+#                                          says SKIPPED)
 #   bash scripts/test.sh ARGS...           ARGS go to `cargo test --release` (e.g. a filter)
 #
 # Steps, in order; the first failure stops the run with a non-zero exit:
 #   1. scripts/install-test-deps.sh   test dependencies (idempotent; seconds when done)
 #   2. cargo build --release          the library and the wsbroadcaster binary
-#   3. cargo test --release           unit, integration and doc tests
-#   4. autobahn/run.sh all            Autobahn testsuite, server (ws:// and wss://) and
+#   3. scripts/aarch64-build.sh       the Raspberry Pi (aarch64) cross build, run under
+#                                     qemu by tests/aarch64.rs (skipped with SKIP_AARCH64=1)
+#   4. cargo test --release           unit, integration and doc tests; with the release
+#                                     build, tests/budget.rs keeps the size and memory
+#                                     budget (budget.toml) and tests/small_host.rs runs
+#                                     10,000 clients in a 1-CPU, 64 MiB cgroup (docs/deployment.md)
+#   5. autobahn/run.sh all            Autobahn testsuite, server (ws:// and wss://) and
 #                                     client, strict bar
 #                                     (skipped with SKIP_AUTOBAHN=1)
 # The last line printed says whether everything passed, or which step failed.
@@ -48,6 +55,13 @@ bash scripts/install-test-deps.sh
 
 step "cargo build --release"
 cargo build --release
+
+if [ "${SKIP_AARCH64:-0}" = 1 ]; then
+    printf '\n=== scripts/test.sh: aarch64 cross build SKIPPED (SKIP_AARCH64=1) ===\n'
+else
+    step "aarch64 cross build (scripts/aarch64-build.sh)"
+    bash scripts/aarch64-build.sh
+fi
 
 step "cargo test --release${*:+ $*}"
 cargo test --release "$@"

@@ -1,0 +1,101 @@
+//! The Raspberry Pi build (aarch64), smoke-tested under qemu-user: serve,
+//! one client, one UDP message delivered, clean shutdown on SIGTERM.
+//!
+//! The binary comes from `scripts/aarch64-build.sh` (Debian's rustc-web
+//! with its arm64 standard library, gcc-aarch64-linux-gnu as the linker),
+//! which scripts/test.sh runs before `cargo test`. Without that binary (a
+//! plain `cargo test`), this test says SKIPPED loudly and passes.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, Got, Lines, root, signal, unique_sock_path, wait_exit};
+
+/// Where scripts/aarch64-build.sh leaves the binary.
+fn aarch64_bin() -> PathBuf {
+    root().join("target/aarch64/aarch64-unknown-linux-gnu/release/wsbroadcaster")
+}
+
+/// ELF e_machine of `bytes` (EM_AARCH64 is 183, EM_X86_64 62).
+fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" || bytes[5] != 1 {
+        return None; // not a little-endian ELF file
+    }
+    Some(u16::from_le_bytes([bytes[18], bytes[19]]))
+}
+
+#[test]
+fn aarch64_binary_serves_one_udp_message_under_qemu() {
+    let bin = aarch64_bin();
+    if !bin.exists() {
+        eprintln!(
+            "\n=== aarch64 smoke test SKIPPED: no {} (build it with `bash \
+             scripts/aarch64-build.sh`; scripts/test.sh does) ===\n",
+            bin.display()
+        );
+        return;
+    }
+    let head = std::fs::read(&bin).expect("read the aarch64 binary");
+    assert_eq!(elf_machine(&head), Some(183), "an aarch64 ELF binary");
+
+    let unix = unique_sock_path("arm64");
+    let mut child = Command::new("qemu-aarch64")
+        .args(["-L", "/usr/aarch64-linux-gnu"])
+        .arg(&bin)
+        .args([
+            "serve",
+            "--ws",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+            "--unix",
+        ])
+        .arg(&unix)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run qemu-aarch64 (package qemu-user)");
+    let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
+    let (mut ws, mut udp) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(line) = stdout.next(left) else {
+            let _ = child.kill();
+            panic!(
+                "the aarch64 server did not print `ready`: {:?}",
+                child.wait()
+            );
+        };
+        if let Some(a) = line.strip_prefix("listening ws ") {
+            ws = Some(a.to_owned());
+        } else if let Some(a) = line.strip_prefix("listening udp ") {
+            udp = Some(a.to_owned());
+        } else if line == "ready" {
+            break;
+        }
+    }
+    let mut c = Client::connect(&format!("ws://{}/", ws.expect("ws line")));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.send_to(b"hello from a Raspberry Pi build", udp.expect("udp line"))
+        .expect("send");
+    c.expect_text("hello from a Raspberry Pi build");
+
+    signal(child.id(), "TERM");
+    match c.next(Duration::from_secs(20)) {
+        Got::Closed(Some(1001), _) => {}
+        other => panic!("expected a 1001 close from the aarch64 server, got {other:?}"),
+    }
+    let st = wait_exit(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the aarch64 server did not exit after SIGTERM");
+    });
+    assert_eq!(st.code(), Some(0), "clean exit: {st}");
+    assert!(!unix.exists(), "socket file removed");
+}
