@@ -173,6 +173,23 @@ fn verify_root(unit_text: &str) -> PathBuf {
         .expect("run cp");
     assert!(st.success(), "copy /usr/lib/systemd/system");
     std::fs::copy(BIN, dir.join("usr/local/bin/wsbroadcaster")).expect("copy the binary");
+    // Every other program an Exec*= line runs (ExecReload's kill), from this host.
+    for line in unit_text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let program = value
+            .trim_start_matches(['-', '@', '+', '!', ':'])
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if key.starts_with("Exec") && program.starts_with('/') && !program.contains("wsbroadcaster")
+        {
+            let to = dir.join(program.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
+            std::fs::copy(program, &to).unwrap_or_else(|e| panic!("copy {program}: {e}"));
+        }
+    }
     std::fs::write(
         dir.join("etc/systemd/system/wsbroadcaster.service"),
         unit_text,
