@@ -8,69 +8,17 @@
 //! a client recovers on any node.
 
 mod common;
+mod redis_server;
 mod support;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{Client, Got, INSTALL_HINT};
+use common::{Client, Got};
+use redis_server::Redis;
 use support::Srv;
-
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("pick a free port")
-                .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--logfile", ""])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn redis-server: {e}: {INSTALL_HINT}"));
-            let mut r = Redis { child, port };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = r.child.try_wait() {
-                    break; // the port was taken: try another
-                }
-                let pong = Command::new("redis-cli")
-                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "PING"])
-                    .output()
-                    .unwrap_or_else(|e| panic!("run redis-cli: {e}: {INSTALL_HINT}"));
-                if String::from_utf8_lossy(&pong.stdout).trim() == "PONG" {
-                    return r;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = r.child.kill();
-            let _ = r.child.wait();
-        }
-        panic!("could not start redis-server on a free port");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // this PID only
-        let _ = self.child.wait();
-    }
-}
 
 fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let pat = format!("\"{key}\":");
