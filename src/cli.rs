@@ -218,6 +218,11 @@ struct ServeArgs {
     /// (docs/recovery.md, "Across nodes": partial, see there).
     #[arg(long = "redis-history")]
     redis_history: bool,
+    /// With --redis-history: a reconnecting client whose catch-up this
+    /// node's history cannot cover is answered from Redis; with no answer
+    /// within this time it is told `reset: unavailable`.
+    #[arg(long = "redis-history-timeout", default_value = "2s", value_parser = parse_duration)]
+    redis_history_timeout: Duration,
     /// Messages kept per channel (and for messages to everyone) so clients
     /// that opt in with `?recover=1` can catch up after a reconnect (0: off).
     /// See docs/recovery.md.
@@ -456,6 +461,10 @@ impl ServeArgs {
             }
             c.shared_history = self.history;
         }
+        if self.redis_history_timeout.is_zero() {
+            return Err("--redis-history-timeout must be more than 0".into());
+        }
+        c.catch_up_timeout = self.redis_history_timeout;
         Ok(Some(c))
     }
 }

@@ -14,7 +14,9 @@ mod support;
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{Client, Got};
 use redis_server::Redis;
@@ -116,6 +118,43 @@ fn per_node_history_holds_every_nodes_messages_and_another_node_says_reset() {
     );
 }
 
+/// A client whose envelopes are read per stream: streams a node answers
+/// from its own ring come at once, those it asks Redis about when Redis
+/// answers, so only the order within a stream is promised.
+struct Inbox {
+    c: Client,
+    stash: std::collections::VecDeque<String>,
+}
+
+impl Inbox {
+    fn connect(url: &str) -> Inbox {
+        Inbox {
+            c: Client::connect(url),
+            stash: Default::default(),
+        }
+    }
+
+    /// The next envelope of stream `ch` (others are kept for later).
+    fn next_on(&mut self, ch: &str) -> String {
+        if let Some(i) = self.stash.iter().position(|e| field(e, "ch") == Some(ch)) {
+            return self.stash.remove(i).unwrap();
+        }
+        loop {
+            let e = next_text(&mut self.c);
+            if field(&e, "ch") == Some(ch) {
+                return e;
+            }
+            self.stash.push_back(e);
+        }
+    }
+
+    fn nothing_more(&mut self, quiet: Duration) -> Option<String> {
+        self.stash
+            .pop_front()
+            .or_else(|| nothing_more(&mut self.c, quiet))
+    }
+}
+
 /// The next text message, or `None` if nothing arrives for `quiet`.
 fn nothing_more(c: &mut Client, quiet: Duration) -> Option<String> {
     match c.next(quiet) {
@@ -141,16 +180,15 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
     raw_a.expect_text("m0");
     raw_b.expect_text("m0");
 
-    let mut c = Client::connect(&a.url("recover=1&channel=news"));
-    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
-    let pos = next_text(&mut c);
+    let mut c = Inbox::connect(&a.url("recover=1&channel=news"));
+    let pos = c.next_on("news");
     assert_eq!(
         (field(&pos, "ch"), field(&pos, "off"), field(&pos, "reset")),
         (Some("news"), Some("1"), None),
         "{pos}"
     );
     let epoch = field(&pos, "ep").unwrap().to_owned();
-    let _ = c.inner.stream().shutdown(std::net::Shutdown::Both);
+    let _ = c.c.inner.stream().shutdown(std::net::Shutdown::Both);
 
     // 100 messages while the client is away, published on both nodes.
     for i in 1..=100 {
@@ -167,10 +205,9 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
     assert_eq!(order_a, order, "A delivered them in the same order as B");
 
     // Back on node B with what A gave it: exactly those 100, in order.
-    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
-    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
+    let mut c = Inbox::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
     for (i, m) in order.iter().enumerate() {
-        let e = next_text(&mut c);
+        let e = c.next_on("news");
         let off = (i + 2).to_string();
         assert_eq!(
             (
@@ -188,7 +225,7 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
             "{e}"
         );
     }
-    let pos = next_text(&mut c);
+    let pos = c.next_on("news");
     assert_eq!(
         (
             field(&pos, "off"),
@@ -198,17 +235,24 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
         (Some("101"), None, None),
         "{pos}"
     );
+    // `*` has had no message: B asked Redis for its epoch.
+    let star = c.next_on("*");
+    assert_eq!(
+        (field(&star, "off"), field(&star, "reset")),
+        (Some("0"), None),
+        "{star}"
+    );
 
     // Then live ones, from either node.
     writeln!(pa, "@news live-a").unwrap();
-    let live = next_text(&mut c);
+    let live = c.next_on("news");
     assert_eq!(
         (field(&live, "off"), field(&live, "data")),
         (Some("102"), Some("live-a")),
         "{live}"
     );
     writeln!(pb, "@news live-b").unwrap();
-    let live = next_text(&mut c);
+    let live = c.next_on("news");
     assert_eq!(
         (field(&live, "off"), field(&live, "data")),
         (Some("103"), Some("live-b")),
@@ -221,7 +265,7 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
         raw.expect_text("live-b");
         assert_eq!(nothing_more(raw, Duration::from_millis(300)), None);
     }
-    assert_eq!(nothing_more(&mut c, Duration::from_millis(300)), None);
+    assert_eq!(c.nothing_more(Duration::from_millis(300)), None);
 
     // Redis holds the stream under the documented keys: entry ids 0-OFFSET.
     let cli = |args: &[&str]| {
@@ -246,52 +290,132 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
     assert!(last.starts_with("0-103"), "{last}");
 }
 
+/// One counter from a node's `stats()` (MessagePack-RPC; the node was
+/// started with `--rpc 127.0.0.1:0`).
+fn stat(n: &Srv, name: &str) -> u64 {
+    use rmpv::Value;
+    let addr = n.rpc.expect("started with --rpc");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the RPC port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = Value::Array(vec![
+        0.into(),
+        1.into(),
+        "stats".into(),
+        Value::Array(vec![]),
+    ]);
+    let mut buf = Vec::new();
+    rmpv::encode::write_value(&mut buf, &req).unwrap();
+    s.write_all(&buf).expect("send the RPC request");
+    let resp = rmpv::decode::read_value(&mut s).expect("read the RPC response");
+    let Value::Array(items) = resp else {
+        panic!("not a response: {resp}");
+    };
+    let Value::Map(entries) = &items[3] else {
+        panic!("not a map: {}", items[3]);
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(name))
+        .and_then(|(_, v)| v.as_u64())
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+const SHARED: [&str; 3] = ["--redis-history", "--rpc", "127.0.0.1:0"];
+
+/// The stream's epoch in Redis.
+fn redis_epoch(redis: &Redis, stream: &str) -> String {
+    redis.cli(&["HGET", &format!("wsbroadcaster:epoch:{stream}"), "ep"])
+}
+
 #[test]
-fn shared_history_refuses_what_the_node_did_not_see() {
-    // A node that was not subscribed when messages were numbered cannot
-    // replay them (the XRANGE fallback is not built): it says so.
+fn a_node_that_never_saw_the_messages_replays_them_from_redis_with_an_exact_seam() {
+    // The XRANGE fallback: node B starts after the client's offset, so its
+    // ring cannot cover the catch-up; Redis does, while messages keep being
+    // published (the seam: no gap, no duplicate).
     let redis = Redis::start();
-    let a = node_with(&redis, &["--redis-history"]);
+    let a = node_with(&redis, &SHARED);
     let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
     let mut raw_a = Client::connect(&a.url("channel=news"));
-    writeln!(pa, "@news m1").unwrap();
-    raw_a.expect_text("m1");
-    let mut c = Client::connect(&a.url("recover=1&channel=news"));
-    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
-    let pos = next_text(&mut c);
-    let epoch = field(&pos, "ep").unwrap().to_owned();
+    writeln!(pa, "@news m0").unwrap();
+    raw_a.expect_text("m0");
+    let mut c = Inbox::connect(&a.url("recover=1&channel=news"));
+    let pos = c.next_on("news");
     assert_eq!(field(&pos, "off"), Some("1"), "{pos}");
-    writeln!(pa, "@news m2").unwrap();
-    raw_a.expect_text("m2");
+    let epoch = field(&pos, "ep").unwrap().to_owned();
+    drop(c);
+    // m{i} is offset i + 1: one publisher, so Redis numbers them in order.
+    for i in 1..=100 {
+        writeln!(pa, "@news m{i}").unwrap();
+    }
+    for i in 1..=100 {
+        raw_a.expect_text(&format!("m{i}"));
+    }
 
-    // B starts after m1 and m2 were numbered.
-    let b = node_with(&redis, &["--redis-history"]);
-    let mut raw_b = Client::connect(&b.url("channel=news"));
-    writeln!(pa, "@news m3").unwrap();
-    raw_a.expect_text("m3");
-    raw_b.expect_text("m3");
-    // B has only m3 (offset 3) under the same epoch: since=1 is too old
-    // there, since=2 is served.
-    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
-    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
-    let pos = next_text(&mut c);
-    assert_eq!(
-        (field(&pos, "off"), field(&pos, "reset")),
-        (Some("3"), Some("too_old")),
-        "{pos}"
+    let b = node_with(&redis, &SHARED);
+    // Publish on A without pause while the client joins B.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut publisher = Some({
+        let (stop, path) = (Arc::clone(&stop), a.unix.clone());
+        std::thread::spawn(move || {
+            let mut p = UnixStream::connect(path).expect("connect to A's Unix socket");
+            let mut i = 100;
+            // Until told to stop, and at least 200 more in all.
+            while !stop.load(Ordering::Relaxed) || i < 300 {
+                i += 1;
+                writeln!(p, "@news m{i}").unwrap();
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            i
+        })
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    let mut c = Inbox::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
+    // Every envelope: offsets 2, 3, … each exactly once with its payload,
+    // and one position envelope right after the replay.
+    let mut want = 2u64;
+    let mut position = None;
+    let mut last_sent = None;
+    while last_sent.is_none_or(|l: u64| want <= l + 1) {
+        let e = c.next_on("news");
+        assert_eq!(field(&e, "ep"), Some(epoch.as_str()), "{e}");
+        assert_eq!(field(&e, "reset"), None, "{e}");
+        let off: u64 = field(&e, "off").unwrap().parse().unwrap();
+        let Some(data) = field(&e, "data") else {
+            assert!(position.is_none(), "one position envelope: {e}");
+            assert_eq!(off, want - 1, "the position follows the replay: {e}");
+            position = Some(off);
+            stop.store(true, Ordering::Relaxed);
+            last_sent = publisher.take().map(|p| p.join().expect("the publisher"));
+            continue;
+        };
+        assert_eq!(off, want, "no gap, no duplicate: {e}");
+        assert_eq!(data, format!("m{}", off - 1), "{e}");
+        want += 1;
+    }
+    let (position, last_sent) = (position.unwrap(), last_sent.unwrap());
+    assert!(
+        position >= 101,
+        "the 100 missed were replayed first: {position}"
     );
-    let mut c = Client::connect(&b.url(&format!("recover=1&channel=news&since=news:2:{epoch}")));
-    assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
-    let e = next_text(&mut c);
-    assert_eq!(
-        (field(&e, "off"), field(&e, "data")),
-        (Some("3"), Some("m3"))
+    assert!(
+        last_sent + 1 > position,
+        "live messages followed the position"
     );
-    let pos = next_text(&mut c);
-    assert_eq!(
-        (field(&pos, "off"), field(&pos, "reset")),
-        (Some("3"), None)
+    eprintln!(
+        "replayed up to {position}, then live up to {}",
+        last_sent + 1
     );
+    let star = c.next_on("*");
+    assert_eq!(field(&star, "off"), Some("0"), "{star}");
+    assert_eq!(c.nothing_more(Duration::from_millis(300)), None);
+    assert_eq!(
+        stat(&b, "recovery_fallbacks"),
+        2,
+        "news, and * (no epoch here yet)"
+    );
+    let replayed = stat(&b, "recovery_fallback_replayed");
+    assert!(replayed >= 100, "{replayed}");
+    assert_eq!(stat(&b, "recovery_resets"), 0);
 }
 
 #[test]
@@ -368,4 +492,272 @@ fn shared_history_numbers_everyone_and_each_channel_of_a_client_message() {
             "{pos}"
         );
     }
+}
+
+/// A node started now (its ring empty), for joins only Redis can answer.
+fn fresh_node(redis: &Redis, extra: &[&str]) -> Srv {
+    let mut args = SHARED.to_vec();
+    args.extend_from_slice(extra);
+    node_with(redis, &args)
+}
+
+/// A node with `--history 10` and shared history.
+fn small_node(redis: &Redis) -> Srv {
+    let url = redis.url();
+    let n = Srv::start(&["--redis", &url, "--history", "10", "--redis-history"]);
+    n.wait_log("cluster: publisher connected", Duration::from_secs(20));
+    n.wait_log("cluster: subscribed to", Duration::from_secs(20));
+    n
+}
+
+/// The position envelope of `stream` a client of `node` gets with `since`.
+fn position_with(node: &Srv, stream: &str, since: &str) -> (String, Inbox) {
+    let mut c = Inbox::connect(&node.url(&format!(
+        "recover=1&channel={stream}&since={stream}:{since}"
+    )));
+    loop {
+        let e = c.next_on(stream);
+        if field(&e, "data").is_none() {
+            return (e, c);
+        }
+    }
+}
+
+#[test]
+fn redis_refuses_what_it_trimmed_another_epoch_and_what_is_beyond_it() {
+    let redis = Redis::start();
+    let a = node_with(&redis, &SHARED);
+    let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
+    let mut raw_a = Client::connect(&a.url("channel=news"));
+    for i in 1..=60 {
+        writeln!(pa, "@news m{i}").unwrap();
+    }
+    for i in 1..=60 {
+        raw_a.expect_text(&format!("m{i}"));
+    }
+    let epoch = redis_epoch(&redis, "news");
+    // Entries 1..=30 go, as MAXLEN ~ would drop them.
+    assert_eq!(
+        redis.cli(&["XTRIM", "wsbroadcaster:hist:news", "MINID", "0-31"]),
+        "30"
+    );
+    let b = fresh_node(&redis, &[]);
+    let (pos, _) = position_with(&b, "news", &format!("10:{epoch}"));
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "ep"), field(&pos, "reset")),
+        (Some("60"), Some(epoch.as_str()), Some("too_old")),
+        "{pos}"
+    );
+    // From 30 on, Redis still has everything.
+    let mut c = Inbox::connect(&b.url(&format!("recover=1&channel=news&since=news:30:{epoch}")));
+    for off in 31..=60 {
+        let e = c.next_on("news");
+        let data = format!("m{off}");
+        let off = off.to_string();
+        assert_eq!(
+            (field(&e, "off"), field(&e, "data")),
+            (Some(off.as_str()), Some(data.as_str())),
+            "{e}"
+        );
+    }
+    let pos = c.next_on("news");
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("60"), None)
+    );
+    let (pos, _) = position_with(&b, "news", "59:0123456789ab");
+    assert_eq!(
+        (field(&pos, "ep"), field(&pos, "reset")),
+        (Some(epoch.as_str()), Some("epoch")),
+        "{pos}"
+    );
+    // Beyond what Redis numbered: the offset did not come from this stream.
+    let c = fresh_node(&redis, &[]);
+    let (pos, _) = position_with(&c, "news", &format!("61:{epoch}"));
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("60"), Some("ahead")),
+        "{pos}"
+    );
+    assert_eq!(stat(&b, "recovery_resets"), 2);
+
+    // The real MAXLEN ~: with --history 10 Redis trims whole nodes of
+    // entries; what it dropped is too_old on a node that never saw it.
+    let small = small_node(&redis);
+    let mut ps = UnixStream::connect(&small.unix).expect("connect to the Unix socket");
+    let mut raw = Client::connect(&small.url("channel=tick"));
+    for i in 1..=400 {
+        writeln!(ps, "@tick t{i}").unwrap();
+    }
+    for i in 1..=400 {
+        raw.expect_text(&format!("t{i}"));
+    }
+    let kept: u64 = redis
+        .cli(&["XLEN", "wsbroadcaster:hist:tick"])
+        .parse()
+        .unwrap();
+    assert!((10..400).contains(&kept), "MAXLEN ~ 10 kept {kept}");
+    let tick = redis_epoch(&redis, "tick");
+    let d = small_node(&redis);
+    let (pos, _) = position_with(&d, "tick", &format!("0:{tick}"));
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("400"), Some("too_old")),
+        "{pos}"
+    );
+}
+
+#[test]
+fn a_stopped_or_dead_redis_is_said_within_the_timeout() {
+    let mut redis = Redis::start();
+    let a = node_with(&redis, &SHARED);
+    let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
+    let mut raw_a = Client::connect(&a.url("channel=news"));
+    for i in 1..=3 {
+        writeln!(pa, "@news m{i}").unwrap();
+    }
+    for i in 1..=3 {
+        raw_a.expect_text(&format!("m{i}"));
+    }
+    let epoch = redis_epoch(&redis, "news");
+    let b = fresh_node(&redis, &["--redis-history-timeout", "1s"]);
+    // Stopped (SIGSTOP): connections are accepted, nothing is answered.
+    common::signal(redis.pid(), "STOP");
+    let t = Instant::now();
+    let (pos, mut c) = position_with(&b, "news", &format!("1:{epoch}"));
+    let took = t.elapsed();
+    assert_eq!(field(&pos, "reset"), Some("unavailable"), "{pos}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "told after {took:?} (timeout 1 s)"
+    );
+    assert!(stat(&b, "recovery_fallback_unavailable") >= 1);
+    // `*` (joined without since=) gets this node's position, no reset.
+    let star = c.next_on("*");
+    assert_eq!(field(&star, "reset"), None, "{star}");
+    assert_eq!(c.nothing_more(Duration::from_millis(100)), None);
+    common::signal(redis.pid(), "CONT");
+    // Dead: refused at once.
+    redis.kill();
+    let t = Instant::now();
+    let (pos, _) = position_with(&b, "news", &format!("1:{epoch}"));
+    assert_eq!(field(&pos, "reset"), Some("unavailable"), "{pos}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_join_before_the_first_message_gets_the_epoch_every_node_uses() {
+    let redis = Redis::start();
+    let a = node_with(&redis, &SHARED);
+    let b = node_with(&redis, &SHARED);
+    let mut c = Inbox::connect(&a.url("recover=1&channel=fresh"));
+    let pos = c.next_on("fresh");
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("0"), None),
+        "{pos}"
+    );
+    let epoch = field(&pos, "ep").unwrap().to_owned();
+    let star = c.next_on("*");
+    let star_epoch = field(&star, "ep").unwrap().to_owned();
+    assert_eq!(redis_epoch(&redis, "fresh"), epoch, "Redis's epoch");
+    assert_eq!(redis_epoch(&redis, "*"), star_epoch);
+    drop(c);
+    let mut pb = UnixStream::connect(&b.unix).expect("connect to B's Unix socket");
+    let mut raw_b = Client::connect(&b.url("channel=fresh"));
+    for m in ["@fresh f1", "@fresh f2", "to all", "@fresh f3"] {
+        writeln!(pb, "{m}").unwrap();
+    }
+    for m in ["f1", "f2", "to all", "f3"] {
+        raw_b.expect_text(m);
+    }
+    let mut c = Inbox::connect(&b.url(&format!(
+        "recover=1&channel=fresh&since=fresh:0:{epoch}&since=*:0:{star_epoch}"
+    )));
+    for (off, data) in [("1", "f1"), ("2", "f2"), ("3", "f3")] {
+        let e = c.next_on("fresh");
+        assert_eq!(
+            (field(&e, "ep"), field(&e, "off"), field(&e, "data")),
+            (Some(epoch.as_str()), Some(off), Some(data)),
+            "{e}"
+        );
+    }
+    let pos = c.next_on("fresh");
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("3"), None)
+    );
+    let e = c.next_on("*");
+    assert_eq!(
+        (field(&e, "ep"), field(&e, "off"), field(&e, "data")),
+        (Some(star_epoch.as_str()), Some("1"), Some("to all")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_node_whose_feed_is_behind_asks_redis_instead_of_saying_ahead() {
+    let redis = Redis::start();
+    let a = node_with(&redis, &SHARED);
+    let b = node_with(&redis, &SHARED);
+    let mut pa = UnixStream::connect(&a.unix).expect("connect to A's Unix socket");
+    let mut raw_b = Client::connect(&b.url("channel=news"));
+    writeln!(pa, "@news m1").unwrap();
+    raw_b.expect_text("m1");
+    let epoch = redis_epoch(&redis, "news");
+    // Offset 2 is numbered in Redis but has not reached B (as if B's feed
+    // were behind the node the client left): written as the sequencer
+    // would, without the PUBLISH.
+    let mut env = Vec::new();
+    rmpv::encode::write_value(
+        &mut env,
+        &rmpv::Value::Array(vec![
+            0.into(),
+            "abc123".into(),
+            0.into(),
+            rmpv::Value::Array(vec!["news".into()]),
+            "m2".into(),
+        ]),
+    )
+    .unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let _: i64 = redis::cmd("EVAL")
+        .arg(
+            "redis.call('HINCRBY', KEYS[2], 'off', 1) \
+             redis.call('XADD', KEYS[1], '0-2', 'd', ARGV[1]) return 1",
+        )
+        .arg(2)
+        .arg("wsbroadcaster:hist:news")
+        .arg("wsbroadcaster:epoch:news")
+        .arg(env)
+        .query(&mut conn)
+        .unwrap();
+    // The client saw 2 elsewhere: B has only 1, Redis has 2.
+    let (pos, mut c) = position_with(&b, "news", &format!("2:{epoch}"));
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("2"), None),
+        "{pos}"
+    );
+    writeln!(pa, "@news m3").unwrap();
+    let e = c.next_on("news");
+    assert_eq!(
+        (field(&e, "off"), field(&e, "data")),
+        (Some("3"), Some("m3")),
+        "{e}"
+    );
+    // From 1, Redis replays 2 (which B never delivered) and B's live 3.
+    let mut c = Inbox::connect(&b.url(&format!("recover=1&channel=news&since=news:1:{epoch}")));
+    for (off, data) in [("2", Some("m2")), ("3", Some("m3")), ("3", None)] {
+        let e = c.next_on("news");
+        assert_eq!(
+            (field(&e, "off"), field(&e, "data")),
+            (Some(off), data),
+            "{e}"
+        );
+    }
+    // Only what Redis never numbered is ahead.
+    let (pos, _) = position_with(&b, "news", &format!("4:{epoch}"));
+    assert_eq!(field(&pos, "reset"), Some("ahead"), "{pos}");
 }

@@ -11,8 +11,10 @@ use std::time::Instant;
 
 use log::warn;
 
+use super::cluster::catchup;
 use super::cluster::wire::Target;
-use super::history::{EVERYONE, Joined, Position, Usage, envelope};
+use super::history::pending::{Answer, Pending};
+use super::history::{EVERYONE, Joined, Position, Reset, Usage, envelope};
 use super::outbound::Chunk;
 use super::peer::{Deadline, PeerDeflate, PeerState, WsPeer};
 use super::route::{ConnId, Route};
@@ -123,7 +125,9 @@ fn offer(
         FrameRef::Shared(f) => f.len(),
         FrameRef::Own(_, payload) => payload.len() + 14,
     };
-    if peer.out.queued_bytes() + len > limit {
+    // Messages held while a catch-up from Redis is in progress count too.
+    let held = peer.pending.as_ref().map_or(0, |p| p.bytes());
+    if peer.out.queued_bytes() + held + len > limit {
         // Over the limit only because this turn has not flushed yet (a
         // burst from one ingress read)? Offer the kernel what is queued
         // first: a client that reads keeps up; only one whose socket is
@@ -135,7 +139,7 @@ fn offer(
             peer.dirty = true;
             dirty.push(key);
         }
-        if peer.out.queued_bytes() + len > limit {
+        if peer.out.queued_bytes() + held + len > limit {
             receipt.skipped_slow += 1;
             slow.push(key);
             return 0;
@@ -234,7 +238,6 @@ impl<'a> Frames<'a> {
 
 /// Counts a join's outcome.
 fn count_join(stats: &mut Stats, joined: &Joined) {
-    stats.recovery_joins += 1;
     stats.recovery_replayed += joined.replay.len() as u64;
     if joined.reset.is_some() {
         stats.recovery_resets += 1;
@@ -484,6 +487,7 @@ impl Server {
         let mut slow = Vec::new();
         let mut compressions = 0;
         let mut bytes = 0;
+        let mut gave_up = 0;
         for i in 0..streams.len() {
             let stream = streams.get(i);
             let part = Part {
@@ -517,6 +521,29 @@ impl Server {
                     peer.seen = seq;
                 }
                 let env = part.envelope.as_ref().filter(|_| peer.recover);
+                if let (Some((at, f)), Some(p)) = (env, peer.pending.as_mut()) {
+                    let stream = part.stream.unwrap_or(EVERYONE);
+                    if p.is_waiting(stream) {
+                        // Redis is answering this client's join of the
+                        // stream: hold its live messages until then.
+                        if peer.out.queued_bytes() + p.bytes() + f.len() <= limit {
+                            p.hold(stream, *at, Rc::clone(f));
+                            receipt.queued += 1;
+                            return;
+                        }
+                        // Held messages would pass the queue limit: stop
+                        // waiting, say so, and deliver what was held.
+                        if let Some(done) = p.finish(stream, Answer::Refused(Reset::TooOld)) {
+                            gave_up += u64::from(done.reset.is_some());
+                            for c in done.chunks {
+                                peer.out.push(c);
+                            }
+                        }
+                        if p.is_empty() {
+                            peer.pending = None;
+                        }
+                    }
+                }
                 if holdable {
                     // Over the limit only because this turn has not flushed
                     // yet? Offer the kernel what is queued first: only a
@@ -599,6 +626,7 @@ impl Server {
         for key in slow {
             self.close_slow_consumer(key, now);
         }
+        self.stats.recovery_resets += gave_up;
         self.stats.deflate_compressions += compressions;
         self.stats.bytes_queued += bytes as u64;
         self.stats.record(&receipt, payload.len());
@@ -625,10 +653,30 @@ impl Server {
         // Half the queue limit at most over all its streams, so a catch-up
         // never makes the client a slow consumer by itself.
         let mut budget = self.cfg.max_queued_bytes / 2;
+        // `--redis-history`: what this node's ring cannot answer, Redis does
+        // (the stream then waits, its live messages held: `pending`).
+        let mut cluster = self.cluster.as_mut().filter(|c| c.shares_history());
+        let mut pending: Option<Box<Pending>> = None;
         let streams = std::iter::once(EVERYONE).chain(peer.channels.iter().map(|c| &**c));
         for stream in streams {
             let from = since.iter().find(|s| *s.stream == *stream);
-            let joined = history.join(stream, from, budget);
+            let mut joined = history.join(stream, from, budget);
+            self.stats.recovery_joins += 1;
+            if let Some(c) = cluster.as_deref_mut().filter(|_| joined.ask_shared) {
+                let asked = from.map(|s| (s.offset, s.epoch));
+                if c.ask_history(key, peer.id, stream, asked, budget) {
+                    self.stats.recovery_fallbacks += 1;
+                    pending
+                        .get_or_insert_with(|| Box::new(Pending::new(0)))
+                        .wait(stream, from.is_some(), joined.position);
+                    continue;
+                }
+                self.stats.recovery_fallback_unavailable += 1;
+                if from.is_some() {
+                    joined.replay.clear();
+                    joined.reset = Some(Reset::Unavailable);
+                }
+            }
             count_join(&mut self.stats, &joined);
             for f in joined.replay {
                 budget = budget.saturating_sub(f.len());
@@ -640,7 +688,43 @@ impl Server {
                 json.as_bytes(),
             )));
         }
+        if let Some(mut p) = pending {
+            p.set_budget(budget);
+            peer.pending = Some(p);
+        }
         self.mark_dirty(key);
+    }
+
+    /// Redis answered a join (`--redis-history`): the replay, the position
+    /// and the live messages held meanwhile are queued, in that order.
+    pub(crate) fn on_catch_up(&mut self, r: catchup::Reply) {
+        let Some(Entry::Ws(peer)) = self.entries.get_mut(r.key) else {
+            return; // gone
+        };
+        if peer.id != r.id {
+            return; // gone, and its key reused
+        }
+        let Some(p) = peer.pending.as_mut() else {
+            return;
+        };
+        let unavailable = matches!(r.answer, Answer::Refused(Reset::Unavailable));
+        let Some(done) = p.finish(&r.stream, r.answer) else {
+            return; // given up already
+        };
+        if p.is_empty() {
+            peer.pending = None;
+        }
+        let stats = &mut self.stats;
+        stats.recovery_replayed += done.replayed as u64;
+        stats.recovery_fallback_replayed += done.replayed as u64;
+        stats.recovery_resets += u64::from(done.reset.is_some());
+        stats.recovery_fallback_unavailable += u64::from(unavailable);
+        if matches!(&peer.state, PeerState::Open(c) if c.can_send()) {
+            for c in done.chunks {
+                peer.out.push(c);
+            }
+            self.mark_dirty(r.key);
+        }
     }
 
     /// What the history holds now (all zero when it is off).

@@ -248,6 +248,7 @@ impl Server {
                 let mut c = c.clone();
                 c.max_message = cfg.limits.max_message;
                 c.max_channel_name = cfg.channels.max_name_bytes;
+                c.history_max_age = cfg.history.max_age.unwrap_or_default();
                 Some(
                     cluster::Cluster::start(&c, node, Arc::clone(&waker))
                         .map_err(ServerError::Cluster)?,

@@ -9,6 +9,7 @@ use log::{debug, info, warn};
 use super::auth::unix_now;
 use super::config::{ClientMessages, ServerConfig};
 use super::history::Since;
+use super::history::pending::Pending;
 use super::history::request::recovery_from_query;
 use super::outbound::{Chunk, Outbound};
 use super::route::{ConnId, channels_from_query};
@@ -83,6 +84,9 @@ pub(crate) struct WsPeer {
     pub(crate) out: Outbound,
     /// Messages held aside by a slow-consumer policy while it is behind.
     pub(crate) held: HeldSet,
+    /// Streams whose catch-up Redis is answering (`--redis-history`), with
+    /// their live messages held meanwhile; `None` (no allocation) otherwise.
+    pub(crate) pending: Option<Box<Pending>>,
     /// The last publish this client got a raw frame of (a message sent to
     /// several of its channels reaches it once).
     pub(crate) seen: u64,
@@ -134,6 +138,7 @@ impl WsPeer {
             recover: false,
             since: Box::default(),
             held: HeldSet::default(),
+            pending: None,
             seen: 0,
             state: PeerState::Handshake {
                 parser: Box::new(RequestParser::new(cfg.handshake_limits)),

@@ -122,12 +122,20 @@ pub struct Stats {
     pub recovery_replayed: u64,
     /// Catch-ups refused with a reset (epoch changed, offset too old).
     pub recovery_resets: u64,
+    /// `--redis-history`: joins this node's ring could not answer, asked
+    /// of Redis (the XRANGE fallback).
+    pub recovery_fallbacks: u64,
+    /// Messages those replayed from Redis.
+    pub recovery_fallback_replayed: u64,
+    /// Joins answered `reset: unavailable` (Redis unreachable, too slow,
+    /// or too many catch-ups from Redis at once).
+    pub recovery_fallback_unavailable: u64,
 }
 
 impl Stats {
     /// Every counter with its name (the field's name), for the RPC `stats()`
     /// method and other reports.
-    pub fn fields(&self) -> [(&'static str, u64); 45] {
+    pub fn fields(&self) -> [(&'static str, u64); 48] {
         // Destructured so that a new counter cannot be forgotten here.
         let Stats {
             connections_opened,
@@ -175,6 +183,9 @@ impl Stats {
             recovery_joins,
             recovery_replayed,
             recovery_resets,
+            recovery_fallbacks,
+            recovery_fallback_replayed,
+            recovery_fallback_unavailable,
         } = *self;
         [
             ("connections_opened", connections_opened),
@@ -222,6 +233,12 @@ impl Stats {
             ("recovery_joins", recovery_joins),
             ("recovery_replayed", recovery_replayed),
             ("recovery_resets", recovery_resets),
+            ("recovery_fallbacks", recovery_fallbacks),
+            ("recovery_fallback_replayed", recovery_fallback_replayed),
+            (
+                "recovery_fallback_unavailable",
+                recovery_fallback_unavailable,
+            ),
         ]
     }
 

@@ -53,6 +53,11 @@ impl Redis {
         None
     }
 
+    /// The redis-server process (for `kill -STOP`/`-CONT` by PID).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }

@@ -35,6 +35,7 @@
 //! included, delivers them when they come back ([`link::Dest::Stream`]), in
 //! Redis's order and under Redis's offsets (docs/recovery.md).
 
+pub(crate) mod catchup;
 mod link;
 mod publisher;
 mod seq;
@@ -94,6 +95,12 @@ pub struct ClusterConfig {
     /// `--redis-history`: messages kept per stream in Redis (`MAXLEN ~`,
     /// the server sets it to `--history`); 0: history is per node.
     pub shared_history: usize,
+    /// `--history-max-age` (set by the server): a catch-up from Redis
+    /// refuses entries older than this (zero: no bound).
+    pub history_max_age: Duration,
+    /// `--redis-history-timeout`: a join answered by Redis that has no
+    /// answer after this long is told `reset: unavailable`. Default 2 s.
+    pub catch_up_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -112,6 +119,8 @@ impl ClusterConfig {
             max_message: 1 << 20,
             max_channel_name: 64,
             shared_history: 0,
+            history_max_age: Duration::ZERO,
+            catch_up_timeout: Duration::from_secs(2),
         };
         cfg.client()?;
         Ok(cfg)
@@ -161,7 +170,20 @@ pub(crate) struct Cluster {
     /// `--redis-history`: messages to streams are numbered by Redis and
     /// delivered here when they come back from it.
     shared_history: bool,
+    /// `--redis-history`: joins answered by Redis (the catch-up thread).
+    catch_up: Option<CatchUpLink>,
     full_warned: Option<Instant>,
+}
+
+/// The loop's end of the catch-up thread.
+#[derive(Debug)]
+struct CatchUpLink {
+    tx: SyncSender<catchup::Request>,
+    rx: Receiver<catchup::Reply>,
+    /// Requests sent and not yet answered (at most
+    /// [`catchup::MAX_IN_FLIGHT`]).
+    in_flight: usize,
+    timeout: Duration,
 }
 
 impl Cluster {
@@ -197,6 +219,30 @@ impl Cluster {
                 .spawn(move || subscriber::run(client, cfg, node, nonce, tx, waker, shared))
                 .map_err(|e| e.to_string())?;
         }
+        let catch_up = if cfg.shared_history > 0 {
+            let (req_tx, req_rx) = sync_channel(catchup::MAX_IN_FLIGHT);
+            let (rep_tx, rep_rx) = sync_channel(catchup::MAX_IN_FLIGHT);
+            let (client, thread_cfg, shared, waker) = (
+                cfg.client()?,
+                cfg.clone(),
+                Arc::clone(&shared),
+                Arc::clone(&waker),
+            );
+            std::thread::Builder::new()
+                .name("redis-catchup".into())
+                .spawn(move || {
+                    catchup::run(client, thread_cfg, node, req_rx, rep_tx, waker, shared)
+                })
+                .map_err(|e| e.to_string())?;
+            Some(CatchUpLink {
+                tx: req_tx,
+                rx: rep_rx,
+                in_flight: 0,
+                timeout: cfg.catch_up_timeout,
+            })
+        } else {
+            None
+        };
         info!(
             "cluster: node {node} on {} (prefix {:?})",
             cfg.display_url(),
@@ -210,6 +256,7 @@ impl Cluster {
             shared,
             relay_bytes: cfg.relay_bytes,
             shared_history: cfg.shared_history > 0,
+            catch_up,
             full_warned: None,
         })
     }
@@ -280,6 +327,46 @@ impl Cluster {
         false
     }
 
+    /// With `--redis-history`: true when joins this node's ring cannot
+    /// answer go to Redis.
+    pub(crate) fn shares_history(&self) -> bool {
+        self.catch_up.is_some()
+    }
+
+    /// Asks Redis to answer a join (the catch-up thread); never blocks.
+    /// False when [`catchup::MAX_IN_FLIGHT`] are in progress or the thread
+    /// is gone: the client is told `unavailable`.
+    pub(crate) fn ask_history(
+        &mut self,
+        key: usize,
+        id: ConnId,
+        stream: &str,
+        since: Option<(u64, crate::server::history::Epoch)>,
+        max_bytes: usize,
+    ) -> bool {
+        let Some(link) = self.catch_up.as_mut() else {
+            return false;
+        };
+        if link.in_flight >= catchup::MAX_IN_FLIGHT {
+            return false;
+        }
+        let req = catchup::Request {
+            key,
+            id,
+            stream: stream.into(),
+            since,
+            max_bytes,
+            deadline: Instant::now() + link.timeout,
+        };
+        match link.tx.try_send(req) {
+            Ok(()) => {
+                link.in_flight += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Copies the threads' counters into `stats`.
     pub(crate) fn sync_stats(&self, stats: &mut Stats) {
         let c = &self.shared.counters;
@@ -309,6 +396,16 @@ impl Server {
     /// Waker) to local clients only: never relayed again.
     pub(crate) fn on_cluster(&mut self) {
         let mut batch = Vec::new();
+        let mut answers = Vec::new();
+        if let Some(link) = self.cluster.as_mut().and_then(|c| c.catch_up.as_mut()) {
+            while let Ok(r) = link.rx.try_recv() {
+                link.in_flight = link.in_flight.saturating_sub(1);
+                answers.push(r);
+            }
+        }
+        for r in answers {
+            self.on_catch_up(r);
+        }
         if let Some(c) = &self.cluster {
             for _ in 0..PER_TURN {
                 match c.rx.try_recv() {

@@ -75,6 +75,9 @@ struct Stream {
     /// (the feed was interrupted), so no `since` can be honoured until the
     /// next message starts the ring afresh.
     unknown: bool,
+    /// It has had a message numbered by a shared sequencer: its epoch is
+    /// the sequencer's, not a placeholder of this node's.
+    sequenced: bool,
 }
 
 /// The in-process store.
@@ -131,6 +134,7 @@ impl MemoryHistory {
                 clients: 0,
                 age,
                 unknown: false,
+                sequenced: false,
             },
         );
         self.bytes += stream_cost(name);
@@ -250,6 +254,7 @@ impl HistoryStore for MemoryHistory {
             Some(at) => {
                 s.epoch = at.epoch;
                 s.unknown = false;
+                s.sequenced = true;
                 s.last = at.offset;
                 at
             }
@@ -300,12 +305,14 @@ impl HistoryStore for MemoryHistory {
             position,
             replay: Vec::new(),
             reset: None,
+            ask_shared: !s.sequenced || s.unknown,
         };
         let Some(since) = since else {
             // Creating the stream may have pushed the budget over.
             self.enforce_budget();
             return joined;
         };
+        let mut over_budget = false;
         joined.reset = if since.epoch != s.epoch {
             Some(Reset::Epoch)
         } else if s.unknown {
@@ -331,12 +338,15 @@ impl HistoryStore for MemoryHistory {
                 }
                 if too_big {
                     joined.replay.clear();
+                    // Redis would refuse it too: the budget is the same.
+                    over_budget = true;
                     Some(Reset::TooOld)
                 } else {
                     None
                 }
             }
         };
+        joined.ask_shared |= joined.reset.is_some() && !over_budget;
         self.enforce_budget();
         joined
     }
@@ -385,8 +395,11 @@ mod tests {
         let mut h = store(100, 1 << 20);
         let e = Epoch::parse("0123456789ab").unwrap();
         let at = |offset| Some(Position { epoch: e, offset });
-        // A client joined before any message: a placeholder epoch.
-        let first = h.join("a", None, 1 << 20).position;
+        // A client joined before any message: a placeholder epoch, which
+        // only Redis can replace.
+        let j = h.join("a", None, 1 << 20);
+        assert!(j.ask_shared);
+        let first = j.position;
         for off in 41..=43 {
             let (p, f) = h.append("a", at(off), MessageKind::Text, b"x");
             assert_eq!(p, at(off).unwrap());
@@ -400,9 +413,15 @@ mod tests {
         );
         let j = h.join("a", Some(&since("a", 40, e)), 1 << 20);
         assert_eq!(
-            (j.reset, j.replay.len(), j.position),
-            (None, 3, at(43).unwrap())
+            (j.reset, j.replay.len(), j.position, j.ask_shared),
+            (None, 3, at(43).unwrap(), false)
         );
+        // Before what this node saw, or beyond it: Redis may know more.
+        assert!(h.join("a", Some(&since("a", 39, e)), 1 << 20).ask_shared);
+        assert!(h.join("a", Some(&since("a", 44, e)), 1 << 20).ask_shared);
+        // Over the byte budget: Redis would refuse it too.
+        let j = h.join("a", Some(&since("a", 40, e)), 10);
+        assert_eq!((j.reset, j.ask_shared), (Some(Reset::TooOld), false));
         // 44 never arrived: the ring starts again at 45, never across the hole.
         h.append("a", at(45), MessageKind::Text, b"y");
         assert_eq!(h.usage().messages, 1);
@@ -414,7 +433,8 @@ mod tests {
         h.feed_interrupted();
         assert_eq!(h.usage().messages, 0);
         let j = h.join("a", Some(&since("a", 45, e)), 1 << 20);
-        assert_eq!(j.reset, Some(Reset::TooOld));
+        assert_eq!((j.reset, j.ask_shared), (Some(Reset::TooOld), true));
+        assert!(h.join("a", None, 1 << 20).ask_shared, "interrupted");
         // The next message (whatever its offset) starts it again.
         h.append("a", at(50), MessageKind::Text, b"z");
         let j = h.join("a", Some(&since("a", 49, e)), 1 << 20);

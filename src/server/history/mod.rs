@@ -22,6 +22,7 @@
 
 pub(crate) mod envelope;
 pub(crate) mod memory;
+pub(crate) mod pending;
 pub(crate) mod request;
 
 use std::fmt;
@@ -106,6 +107,10 @@ pub(crate) enum Reset {
     /// The offset is beyond the newest message of this epoch: it did not
     /// come from this stream.
     Ahead,
+    /// `--redis-history`: this node could not cover the catch-up and could
+    /// not ask Redis (unreachable, no answer within
+    /// `--redis-history-timeout`, or too many catch-ups from Redis at once).
+    Unavailable,
 }
 
 impl Reset {
@@ -114,6 +119,7 @@ impl Reset {
             Reset::Epoch => "epoch",
             Reset::TooOld => "too_old",
             Reset::Ahead => "ahead",
+            Reset::Unavailable => "unavailable",
         }
     }
 }
@@ -127,6 +133,13 @@ pub(crate) struct Joined {
     pub(crate) replay: Vec<Rc<Vec<u8>>>,
     /// Set when the client's `since` could not be honoured.
     pub(crate) reset: Option<Reset>,
+    /// With a shared sequencer (`--redis-history`): this answer is not
+    /// authoritative and Redis should be asked instead. Set when the stream
+    /// never had a sequenced message here (its epoch is a placeholder), the
+    /// feed was interrupted since its last one, or the reset is `epoch`,
+    /// `ahead` or a `too_old` because this node's ring does not reach back
+    /// far enough (not one because the replay is over the byte budget).
+    pub(crate) ask_shared: bool,
 }
 
 /// What a store holds right now, for stats and the memory test.

@@ -180,7 +180,19 @@ const COUNTER_HELP: &[(&str, &str)] = &[
     ),
     (
         "recovery_resets",
-        "Catch-ups refused with a reset (epoch changed, offset too old or ahead).",
+        "Catch-ups refused with a reset (epoch changed, offset too old or ahead, Redis unavailable).",
+    ),
+    (
+        "recovery_fallbacks",
+        "Joins this node's history could not answer, answered from Redis (--redis-history).",
+    ),
+    (
+        "recovery_fallback_replayed",
+        "Messages replayed from Redis to reconnecting clients (--redis-history).",
+    ),
+    (
+        "recovery_fallback_unavailable",
+        "Joins answered reset unavailable: Redis unreachable, too slow or too busy (--redis-history).",
     ),
 ];
 
