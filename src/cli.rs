@@ -244,6 +244,10 @@ struct ServeArgs {
     /// --channel-policy ticker=keep-latest.
     #[arg(long = "channel-policy", value_name = "NAME=POLICY", value_parser = parse_channel_policy)]
     channel_policy: Vec<(String, crate::server::SlowPolicy)>,
+    /// Coalescing window: write queued messages to clients at most this long
+    /// after the first was queued, several per write (0: at once; at most 1s).
+    #[arg(long = "write-delay", default_value = "0", value_parser = parse_write_delay)]
+    write_delay: Duration,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -281,6 +285,21 @@ struct ServeArgs {
     /// Channels listed by name in stats and /metrics (the largest ones).
     #[arg(long = "stats-channels", default_value_t = 100)]
     stats_channels: usize,
+}
+
+/// Longest `--write-delay`: past it the window is a stall, not a batching aid.
+const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
+
+fn parse_write_delay(v: &str) -> Result<Duration, String> {
+    let d = parse_duration(v)?;
+    if d > MAX_WRITE_DELAY {
+        return Err(format!(
+            "at most {}ms (got {}ms)",
+            MAX_WRITE_DELAY.as_millis(),
+            d.as_millis()
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_channel_policy(v: &str) -> Result<(String, crate::server::SlowPolicy), String> {
@@ -392,6 +411,7 @@ impl ServeArgs {
                 .iter()
                 .map(|(n, p)| (Box::from(n.as_str()), *p))
                 .collect(),
+            write_delay: self.write_delay,
             ..ServerConfig::default()
         })
     }

@@ -104,6 +104,13 @@ pub struct ServerConfig {
     pub slow_consumer: SlowPolicy,
     /// Slow-consumer policy per channel (`--channel-policy NAME=POLICY`).
     pub channel_policies: Vec<(Box<str>, SlowPolicy)>,
+    /// Coalescing window (`--write-delay`): frames queued for open
+    /// WebSocket connections are written at most this long after the first
+    /// of them was queued, all connections together, so messages that arrive
+    /// within the window share one write per connection. Handshake replies,
+    /// closes and the RPC, admin and control connections are never delayed.
+    /// Zero (the default) writes at the end of every loop turn.
+    pub write_delay: Duration,
 }
 
 impl ServerConfig {
@@ -148,6 +155,7 @@ impl Default for ServerConfig {
             history: HistoryLimits::default(),
             slow_consumer: SlowPolicy::Close,
             channel_policies: Vec::new(),
+            write_delay: Duration::ZERO,
         }
     }
 }

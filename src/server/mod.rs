@@ -155,6 +155,9 @@ pub struct Server {
     events: Vec<Event>,
     publish_queue: Vec<(MessageKind, Vec<u8>)>,
     dirty: Vec<usize>,
+    /// `--write-delay`: when the writes held back for open WebSocket
+    /// connections are due (`None`: nothing held back).
+    write_due: Option<Instant>,
     stats: Stats,
     /// Channel members and connection ids of upgraded connections.
     routes: Routes,
@@ -289,6 +292,7 @@ impl Server {
             events: Vec::new(),
             publish_queue: Vec::new(),
             dirty: Vec::new(),
+            write_due: None,
             stats: Stats::default(),
             routes: Routes::default(),
             targets: Vec::new(),
@@ -328,7 +332,10 @@ impl Server {
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.timeout(now);
-            if let Some(d) = self.shutdown_deadline {
+            for d in [self.shutdown_deadline, self.write_due]
+                .into_iter()
+                .flatten()
+            {
                 let left = d.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
@@ -577,6 +584,7 @@ impl Server {
         let (dirty, wants) = match self.entries.get_mut(key) {
             Some(Entry::Ws(peer)) => {
                 let wants = peer.wants_flush();
+                peer.urgent |= wants;
                 (&mut peer.dirty, wants)
             }
             Some(Entry::Rpc(c)) => (&mut c.dirty, !c.out.is_empty()),
@@ -589,10 +597,28 @@ impl Server {
         }
     }
 
-    /// One vectored write per connection that has something queued.
+    /// One vectored write per connection that has something queued. With
+    /// `--write-delay`, connections that only got broadcasts (the hub queues
+    /// them without [`Self::mark_dirty`], which marks the rest urgent) are
+    /// written only once the window that started with the first frame held
+    /// has passed (or at shutdown); they stay on the dirty list until then.
     fn flush_dirty(&mut self, now: Instant) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &key in &dirty {
+        let hold = !self.cfg.write_delay.is_zero()
+            && self.shutdown_deadline.is_none()
+            && self.write_due.is_none_or(|due| now < due);
+        if !hold {
+            self.write_due = None;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        let mut held = 0;
+        for i in 0..dirty.len() {
+            let key = dirty[i];
+            if hold && matches!(self.entries.get(key), Some(Entry::Ws(p)) if !p.urgent) {
+                // Still dirty: keep it for the flush when the window ends.
+                dirty[held] = key;
+                held += 1;
+                continue;
+            }
             match self.entries.get(key) {
                 Some(Entry::Rpc(_)) => {
                     self.flush_rpc(key);
@@ -608,6 +634,7 @@ impl Server {
                 continue;
             };
             peer.dirty = false;
+            peer.urgent = false;
             let was_flushing = matches!(peer.state, PeerState::Flushing);
             match peer.flush() {
                 Ok(drained) => {
@@ -631,8 +658,11 @@ impl Server {
         }
         // A connection removed above queued a disconnect event for the
         // `events` subscribers: flush them too.
+        dirty.truncate(held);
+        if held > 0 && self.write_due.is_none() {
+            self.write_due = Some(now + self.cfg.write_delay);
+        }
         let added = std::mem::replace(&mut self.dirty, dirty);
-        self.dirty.clear();
         if !added.is_empty() {
             self.flush_subscribers(added);
         }

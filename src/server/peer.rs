@@ -94,6 +94,10 @@ pub(crate) struct WsPeer {
     pub(crate) writable_interest: bool,
     /// Already in the loop's list of connections to flush.
     pub(crate) dirty: bool,
+    /// Something other than a broadcast was queued (the upgrade reply, a
+    /// pong, a close, a catch-up) or the socket became writable again: flush
+    /// at the end of this turn even inside a `--write-delay` window.
+    pub(crate) urgent: bool,
     pub(crate) last_read: Instant,
     pub(crate) last_ping: Instant,
     /// Serial of the current deadline; older queue entries are stale.
@@ -147,6 +151,7 @@ impl WsPeer {
             out: Outbound::default(),
             writable_interest: false,
             dirty: false,
+            urgent: false,
             last_read: now,
             last_ping: now,
             timer: 0,

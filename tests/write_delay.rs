@@ -1,0 +1,96 @@
+//! `--write-delay`: frames for open connections are held for the window and
+//! go out together, one write per connection; handshakes are not held.
+
+mod common;
+
+use common::{Server, serve_command, unique_sock_path};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const DELAY: Duration = Duration::from_millis(1000);
+
+/// A raw client: the upgrade by hand, so each `read` shows what one write of
+/// the server delivered.
+fn upgrade(server: &Server) -> TcpStream {
+    let mut s = TcpStream::connect(server.ws).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).expect("read the upgrade reply");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+/// The unmasked text frame the server sends for a short message.
+fn frame(text: &str) -> Vec<u8> {
+    let mut f = vec![0x81, text.len() as u8];
+    f.extend_from_slice(text.as_bytes());
+    f
+}
+
+#[test]
+fn messages_within_the_window_share_one_write_and_handshakes_are_not_held() {
+    let server = Server::start(&["--write-delay", "1s"]);
+    let started = Instant::now();
+    let mut s = upgrade(&server);
+    // Were the 101 reply held for the window, it could not arrive before it.
+    assert!(
+        started.elapsed() < DELAY,
+        "the upgrade reply took {:?}: handshakes must not wait for --write-delay",
+        started.elapsed()
+    );
+
+    let t0 = Instant::now();
+    server.udp_send(b"first");
+    std::thread::sleep(Duration::from_millis(200));
+    server.udp_send(b"second");
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("read the batch");
+    let arrived = t0.elapsed();
+    // The window opens when the server queues "first" (after t0) and the
+    // write happens when it ends: never earlier.
+    assert!(
+        arrived >= DELAY,
+        "the first message arrived after {arrived:?}"
+    );
+    // One write carried both: "second" was published 200 ms after "first",
+    // inside the window, so the first read holds both frames.
+    let want = [frame("first"), frame("second")].concat();
+    assert_eq!(&buf[..n], &want[..], "one read, both frames, in order");
+
+    // The next message opens a new window.
+    let t1 = Instant::now();
+    server.udp_send(b"third");
+    let n = s.read(&mut buf).expect("read the next batch");
+    assert!(
+        t1.elapsed() >= DELAY,
+        "the third arrived after {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(&buf[..n], &frame("third")[..]);
+}
+
+#[test]
+fn a_write_delay_over_one_second_is_refused() {
+    let out = serve_command(&unique_sock_path("wd"), &["--write-delay", "1500ms"])
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--write-delay") && err.contains("at most 1000ms"),
+        "stderr: {err}"
+    );
+}
