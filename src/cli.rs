@@ -211,13 +211,19 @@ struct ServeArgs {
     /// (then the node stops reading Redis).
     #[arg(long = "cluster-buffer", default_value = "16MiB", value_parser = parse_size)]
     cluster_buffer: u64,
-    /// Share history and offsets between nodes through Redis (no effect
-    /// without --redis and --history): one sequencer per stream in Redis numbers every
-    /// message to everyone or to channels, each node delivers them in that
-    /// order when they come back, so a client can recover on any node
-    /// (docs/recovery.md, "Across nodes": partial, see there).
-    #[arg(long = "redis-history")]
+    /// Share history and offsets between nodes through Redis: the default
+    /// whenever --redis and --history are both on (this flag only says so).
+    /// One sequencer per stream in Redis numbers every message to everyone
+    /// or to channels, each node delivers them in that order when they come
+    /// back, and what a node's history cannot cover is replayed from Redis,
+    /// so a client can recover on any node (docs/recovery.md, "Across nodes").
+    #[arg(long = "redis-history", conflicts_with = "local_history")]
     redis_history: bool,
+    /// With --redis and --history: keep history per node instead (each node
+    /// delivers its own publishes at once, also during a Redis outage; a
+    /// client that comes back to another node is told `reset: epoch`).
+    #[arg(long = "local-history")]
+    local_history: bool,
     /// With --redis-history: a reconnecting client whose catch-up this
     /// node's history cannot cover is answered from Redis; with no answer
     /// within this time it is told `reset: unavailable`.
@@ -440,8 +446,8 @@ impl ServeArgs {
             if self.socketio_emitter {
                 log::warn!("--socketio-emitter has no effect without --redis");
             }
-            if self.redis_history {
-                log::warn!("--redis-history has no effect without --redis");
+            if self.redis_history || self.local_history {
+                log::warn!("--redis-history and --local-history have no effect without --redis");
             }
             return Ok(None);
         };
@@ -475,10 +481,11 @@ impl ServeArgs {
             .map_err(|_| "--cluster-buffer is too large".to_owned())?;
         c.relay_bytes = buffer;
         c.inflight_bytes = buffer;
-        if self.redis_history {
-            if self.history == 0 {
-                log::warn!("--redis-history has no effect without --history");
-            }
+        if (self.redis_history || self.local_history) && self.history == 0 {
+            log::warn!("--redis-history and --local-history have no effect without --history");
+        }
+        if !self.local_history {
+            // Shared history is the default with --redis and --history.
             c.shared_history = self.history;
         }
         if self.redis_history_timeout.is_zero() {
@@ -963,5 +970,38 @@ mod tests {
         };
         assert_eq!((args.max_fragments, args.listen_backlog), (7, 9));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Shared history is the default with --redis and --history;
+    /// --local-history opts out.
+    #[test]
+    fn redis_and_history_share_history_unless_local() {
+        let shared = |extra: &[&str]| {
+            let argv = [
+                "wsbroadcaster",
+                "serve",
+                "--redis",
+                "redis://127.0.0.1:6379",
+            ]
+            .iter()
+            .chain(extra)
+            .map(Into::into)
+            .collect();
+            match parse_args(argv) {
+                Ok(Cli {
+                    command: Command::Serve(args),
+                }) => args.cluster().map(|c| c.map(|c| c.shared_history)),
+                Ok(_) => Err("not serve".into()),
+                Err(_) => Err("refused".into()),
+            }
+        };
+        assert_eq!(shared(&["--history", "50"]), Ok(Some(50)));
+        assert_eq!(
+            shared(&["--history", "50", "--redis-history"]),
+            Ok(Some(50))
+        );
+        assert_eq!(shared(&["--history", "50", "--local-history"]), Ok(Some(0)));
+        assert_eq!(shared(&[]), Ok(Some(0)), "no history, nothing to share");
+        assert!(shared(&["--history", "5", "--local-history", "--redis-history"]).is_err());
     }
 }

@@ -1,11 +1,11 @@
 //! Recovery with two nodes on a real redis-server (started here on a free
-//! loopback port, ended by PID). Without `--redis-history`, history is per
+//! loopback port, ended by PID). With `--local-history`, history is per
 //! node (docs/recovery.md, "Across nodes"): a node's history holds what
 //! every node published (it arrives through Redis), so a client that comes
 //! back to the same node misses nothing; a client that comes back to
 //! another node is told `reset: epoch` explicitly, never silently left with
-//! a gap. With `--redis-history`, Redis numbers every stream's messages and
-//! a client recovers on any node.
+//! a gap. By default (`--redis-history`), Redis numbers every stream's
+//! messages and a client recovers on any node.
 
 mod common;
 mod redis_server;
@@ -56,8 +56,8 @@ fn node_with(redis: &Redis, extra: &[&str]) -> Srv {
 #[test]
 fn per_node_history_holds_every_nodes_messages_and_another_node_says_reset() {
     let redis = Redis::start();
-    let a = node(&redis);
-    let b = node(&redis);
+    let a = node_with(&redis, &["--local-history"]);
+    let b = node_with(&redis, &["--local-history"]);
 
     let mut c = Client::connect(&a.url("recover=1&channel=news"));
     assert_eq!(field(&next_text(&mut c), "ch"), Some("*"));
@@ -647,9 +647,10 @@ fn a_stopped_or_dead_redis_is_said_within_the_timeout() {
 
 #[test]
 fn a_join_before_the_first_message_gets_the_epoch_every_node_uses() {
+    // The default with --redis and --history: no flag needed.
     let redis = Redis::start();
-    let a = node_with(&redis, &SHARED);
-    let b = node_with(&redis, &SHARED);
+    let a = node(&redis);
+    let b = node(&redis);
     let mut c = Inbox::connect(&a.url("recover=1&channel=fresh"));
     let pos = c.next_on("fresh");
     assert_eq!(
