@@ -4,7 +4,8 @@
 //! `[k] [k × u16 big-endian read sizes] [stream…]` with `k = byte % 16`.
 //! The stream is fed in reads of those sizes (cycled; a size of 0 counts as
 //! 1), once through `receive` and once through `receive_message` (called
-//! until each read is used up, as an echo server does), and also whole, byte
+//! until each read is used up, as an echo server does, handing a copy of
+//! each message's buffer back with `Connection::recycle`), and also whole, byte
 //! by byte (short streams) and to a byte-at-a-time reference decoder written
 //! here from RFC 6455.
 //!
@@ -34,6 +35,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use wsbroadcaster::protocol::close::parse_close_payload;
+use wsbroadcaster::protocol::connection::RECYCLE_MAX_CAPACITY;
 use wsbroadcaster::protocol::frame::{FrameHeader, OpCode};
 use wsbroadcaster::protocol::{Connection, Event, Limits, MessageKind, ProtocolError, Role};
 
@@ -48,7 +50,8 @@ const LIMITS: Limits = Limits {
 /// clamped to `max_message`; a control payload (≤ 125 bytes) sits in a `Vec`
 /// growing 8, 16, 32, 64, 128, so its capacity is at most 128. Both can be
 /// held at once (a ping between two fragments).
-const BUFFER_BOUND: usize = LIMITS.max_message + 128;
+/// A buffer handed back with `recycle` adds at most `RECYCLE_MAX_CAPACITY`.
+const BUFFER_BOUND: usize = LIMITS.max_message + 128 + RECYCLE_MAX_CAPACITY;
 
 fn strict() -> bool {
     static STRICT: OnceLock<bool> = OnceLock::new();
@@ -327,6 +330,10 @@ fn receive_by_message(conn: &mut Connection, mut input: &[u8], events: &mut Vec<
             // Input used up: the message, if any, must have been the last
             // thing in it.
             assert!(matches!(new.last(), Some(Event::Message { .. })));
+        }
+        // Recycled buffers must not change any later event.
+        if let Some(Event::Message { data, .. }) = new.last() {
+            conn.recycle(data.clone());
         }
         input = &input[n..];
     }

@@ -13,7 +13,7 @@
 //! ```
 
 use super::error::ProtocolError;
-use super::mask::apply_mask;
+use super::mask::extend_masked;
 
 /// The longest possible header: 2 + 8 (64-bit length) + 4 (mask key).
 pub const MAX_HEADER_LEN: usize = 14;
@@ -231,10 +231,9 @@ fn encode_with_rsv(
     };
     out.reserve(header.encoded_len() + payload.len());
     header.encode(out);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut out[start..], key, 0);
+    match mask {
+        Some(key) => extend_masked(out, payload, key, 0),
+        None => out.extend_from_slice(payload),
     }
 }
 
@@ -271,7 +270,7 @@ mod tests {
         let (h, n) = decode_all(&bytes).unwrap().unwrap();
         assert_eq!(h.mask, Some([0x37, 0xfa, 0x21, 0x3d]));
         let mut payload = bytes[n..].to_vec();
-        apply_mask(&mut payload, h.mask.unwrap(), 0);
+        crate::protocol::mask::apply_mask(&mut payload, h.mask.unwrap(), 0);
         assert_eq!(payload, b"Hello");
         // 256 bytes binary in a single unmasked frame: 16-bit length.
         let (h, n) = decode_all(&[0x82, 0x7e, 0x01, 0x00]).unwrap().unwrap();

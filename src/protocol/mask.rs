@@ -5,6 +5,13 @@
 //! with the key repeated (and rotated for the stream position): the compiler
 //! turns the fixed-size inner loop into one vector XOR per block, in safe
 //! code and on every architecture.
+//!
+//! [`extend_masked`] is the receive path's form: it appends the unmasked
+//! copy of the input to the message buffer in one pass (read, XOR, write),
+//! instead of copying and then unmasking the copy in place (two passes over
+//! the payload).
+
+use std::mem::MaybeUninit;
 
 /// XORs `buf` with the mask `key`, where `buf[0]` is byte number `offset` of
 /// the frame's payload (so a payload can be unmasked in pieces as it arrives).
@@ -53,6 +60,77 @@ fn xor16(lane: &mut [u8], wide: u128) {
     lane.copy_from_slice(&x.to_ne_bytes());
 }
 
+/// Appends `src` XORed with the mask `key` to `dst`, where `src[0]` is byte
+/// number `offset` of the frame's payload: the same bytes as
+/// `dst.extend_from_slice(src)` followed by [`apply_mask`] on the new part,
+/// in one pass (read, XOR, write): 64-byte blocks of four 16-byte lanes,
+/// then 16-byte lanes, then bytes.
+///
+/// The one `unsafe` line of the protocol core is here (`set_len` after
+/// writing the spare capacity): the safe formulations tried (`Vec::extend`
+/// from a `chunks_exact` flat-map, `extend_from_slice` of each masked block)
+/// compiled to a loop without unrolling or with a capacity check per block,
+/// and a 64 KiB frame took twice as long to decode (docs/benchmarks.md).
+#[inline(always)]
+pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    let start = dst.len();
+    dst.reserve(src.len());
+    let word = rotated_key(key, offset);
+    let out = &mut dst.spare_capacity_mut()[..src.len()];
+    let mut out_blocks = out.chunks_exact_mut(64);
+    let mut blocks = src.chunks_exact(64);
+    for (o, i) in (&mut out_blocks).zip(&mut blocks) {
+        for (o, i) in o.chunks_exact_mut(16).zip(i.chunks_exact(16)) {
+            o.copy_from_slice(&xor16_copy(i, word).map(MaybeUninit::new));
+        }
+    }
+    // Every block and lane is a multiple of 4 bytes: the phase is unchanged.
+    let mut out_lanes = out_blocks.into_remainder().chunks_exact_mut(16);
+    let mut lanes = blocks.remainder().chunks_exact(16);
+    for (o, i) in (&mut out_lanes).zip(&mut lanes) {
+        o.copy_from_slice(&xor16_copy(i, word).map(MaybeUninit::new));
+    }
+    let pattern = xor16_copy(&[0; 16], word);
+    let rest = lanes.remainder().iter().zip(pattern.iter());
+    for (o, (b, k)) in out_lanes.into_remainder().iter_mut().zip(rest) {
+        o.write(b ^ k);
+    }
+    // SAFETY: `out` is the first `src.len()` elements of the spare capacity
+    // (`reserve` made room) and the three loops above initialised every one
+    // of them: the 64-byte blocks, the 16-byte lanes of what is left, then
+    // its last bytes, each zipped with the same split of `src`, which has
+    // `out`'s length. `rfc6455_5_3_extend_masked_matches_reference` checks
+    // every length 0..=257 (every path through the loops), alignment and
+    // phase against the bytewise reference, with and without spare capacity.
+    #[allow(unsafe_code)]
+    unsafe {
+        dst.set_len(start + src.len());
+    }
+}
+
+/// The key as a native-endian word whose bytes, in memory order, are the
+/// key starting at payload position `offset`.
+#[inline(always)]
+fn rotated_key(key: [u8; 4], offset: usize) -> u32 {
+    // Rotating the little-endian value right by 8 bits moves key byte 1 to
+    // memory position 0, on either byte order (the bytes are read and
+    // written back little-endian).
+    let r = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
+    u32::from_ne_bytes(r.to_le_bytes())
+}
+
+/// `lane` (exactly 16 bytes) XORed with `word` repeated four times.
+#[inline(always)]
+fn xor16_copy(lane: &[u8], word: u32) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, i) in out.chunks_exact_mut(4).zip(lane.chunks_exact(4)) {
+        let mut v = [0u8; 4];
+        v.copy_from_slice(i);
+        o.copy_from_slice(&(u32::from_ne_bytes(v) ^ word).to_ne_bytes());
+    }
+    out
+}
+
 /// The byte-at-a-time reference, kept for tests and benchmarks.
 pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, b) in buf.iter_mut().enumerate() {
@@ -82,6 +160,59 @@ mod tests {
                     assert_eq!(fast, slow, "len {len} align {align} offset {offset}");
                 }
             }
+        }
+    }
+
+    /// `extend_masked` appends exactly what copying and then masking with
+    /// the bytewise reference gives: every length 0..=257, every source
+    /// alignment and key phase, appended to an empty buffer, to one with
+    /// bytes in it and spare capacity, and to one with no spare capacity.
+    #[test]
+    fn rfc6455_5_3_extend_masked_matches_reference() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        let storage: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..=257 {
+            for align in 0..16 {
+                for offset in 0..4 {
+                    let src = &storage[align..align + len];
+                    let mut want_tail = src.to_vec();
+                    apply_mask_bytewise(&mut want_tail, key, offset);
+                    let prefixes: [Vec<u8>; 3] = [
+                        Vec::new(),
+                        {
+                            let mut v = Vec::with_capacity(len + 64);
+                            v.extend_from_slice(&[0xee; 5]);
+                            v
+                        },
+                        {
+                            let mut v = vec![0xdd; 3];
+                            v.shrink_to_fit();
+                            v
+                        },
+                    ];
+                    for prefix in prefixes {
+                        let mut dst = prefix.clone();
+                        extend_masked(&mut dst, src, key, offset);
+                        let mut want = prefix.clone();
+                        want.extend_from_slice(&want_tail);
+                        assert_eq!(dst, want, "len {len} align {align} offset {offset}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn extend_masked_in_pieces_equals_whole() {
+        let key = [9, 8, 7, 6];
+        let data: Vec<u8> = (0..200).collect();
+        let mut whole = Vec::new();
+        extend_masked(&mut whole, &data, key, 0);
+        for cut in [0, 1, 3, 17, 64, 199, 200] {
+            let mut pieces = Vec::new();
+            extend_masked(&mut pieces, &data[..cut], key, 0);
+            extend_masked(&mut pieces, &data[cut..], key, cut);
+            assert_eq!(whole, pieces, "cut {cut}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! state machine. Nothing here touches sockets, clocks or threads; the
 //! caller moves bytes and passes time in.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod close;
 pub mod connection;

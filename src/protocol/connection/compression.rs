@@ -2,7 +2,7 @@
 
 use super::Role;
 use crate::protocol::deflate::{DeflateParams, Deflater, InflateError, Inflater, TAIL};
-use crate::protocol::mask::apply_mask;
+use crate::protocol::mask::extend_masked;
 
 /// The negotiated parameters and the codecs, created on first use and, where
 /// the sender resets its context after every message, dropped after every
@@ -72,9 +72,9 @@ impl Compression {
     ) -> Result<(), InflateError> {
         self.received += chunk.len();
         self.scratch.clear();
-        self.scratch.extend_from_slice(chunk);
-        if let Some(key) = mask {
-            apply_mask(&mut self.scratch, key, phase);
+        match mask {
+            Some(key) => extend_masked(&mut self.scratch, chunk, key, phase),
+            None => self.scratch.extend_from_slice(chunk),
         }
         let window = self.peer().0;
         let inflater = self.inflater.get_or_insert_with(|| Inflater::new(window));

@@ -8,10 +8,12 @@
 //! [`Connection::is_closed`] turns true and the transmit buffer is drained,
 //! the driver shuts the transport.
 //!
-//! Memory: an idle connection owns no buffers. A frame header that arrives
-//! in pieces is kept in a 14-byte array; a data payload is unmasked straight
-//! into the message being assembled; only a control frame's payload (at most
-//! 125 bytes) gets a small buffer of its own while it is incomplete.
+//! Memory: an idle connection owns no buffers, except at most one message
+//! buffer of at most [`RECYCLE_MAX_CAPACITY`] bytes that the caller handed
+//! back with [`Connection::recycle`]. A frame header that arrives in pieces
+//! is kept in a 14-byte array; a data payload is unmasked straight into the
+//! message being assembled; only a control frame's payload (at most 125
+//! bytes) gets a small buffer of its own while it is incomplete.
 
 mod compression;
 mod receive;
@@ -26,6 +28,12 @@ use super::limits::Limits;
 use super::utf8::Utf8Validator;
 
 pub use super::error::ProtocolError;
+
+/// The largest message buffer [`Connection::recycle`] keeps (its capacity,
+/// in bytes). Small messages are where an allocation per message is a large
+/// share of the cost; keeping larger buffers would make every connection
+/// that once sent a big message hold that memory while idle.
+pub const RECYCLE_MAX_CAPACITY: usize = 1024;
 
 /// Which end of the connection this is; decides masking (RFC 6455 §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +148,9 @@ pub struct Connection {
     tx: Vec<u8>,
     /// Set when a data message completes, so `receive_message` can stop.
     message_done: bool,
+    /// A message buffer handed back by the caller (empty, capacity at most
+    /// `RECYCLE_MAX_CAPACITY`), used for the next message that fits.
+    spare: Vec<u8>,
 }
 
 impl Connection {
@@ -157,6 +168,7 @@ impl Connection {
             control: Vec::new(),
             tx: Vec::new(),
             message_done: false,
+            spare: Vec::new(),
         }
     }
 
@@ -210,7 +222,9 @@ impl Connection {
     /// Bytes the parser holds for an unfinished frame or message (for
     /// accounting; bounded by the limits).
     pub fn buffered_bytes(&self) -> usize {
-        self.message.as_ref().map_or(0, |m| m.data.capacity()) + self.control.capacity()
+        self.message.as_ref().map_or(0, |m| m.data.capacity())
+            + self.control.capacity()
+            + self.spare.capacity()
     }
 
     // ----- outputs -----
@@ -221,6 +235,33 @@ impl Connection {
     }
 
     // ----- commands -----
+
+    /// Hands back the buffer of a message this connection reported (an
+    /// [`Event::Message`]'s `data`) once the caller is done with it, so the
+    /// next message that fits is received into it instead of a new
+    /// allocation. At most one buffer is kept, and only if its capacity is at
+    /// most [`RECYCLE_MAX_CAPACITY`] (the larger of the two is kept); anything
+    /// else is dropped, as is everything once the connection is closed. Its
+    /// contents are cleared and never reach another message.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= RECYCLE_MAX_CAPACITY
+            && buf.capacity() > self.spare.capacity()
+            && self.state != CloseState::Closed
+        {
+            buf.clear();
+            self.spare = buf;
+        }
+    }
+
+    /// An empty buffer with room for `len` bytes: the recycled one if it is
+    /// big enough, else a new one of exactly `len`.
+    fn message_buffer(&mut self, len: usize) -> Vec<u8> {
+        if len > 0 && self.spare.capacity() >= len {
+            std::mem::take(&mut self.spare)
+        } else {
+            Vec::with_capacity(len)
+        }
+    }
 
     /// Queues a complete data message as one frame.
     pub fn send_message(&mut self, kind: MessageKind, data: &[u8]) -> Result<(), SendError> {
@@ -286,6 +327,7 @@ impl Connection {
         self.state = CloseState::Closed;
         self.message = None;
         self.control = Vec::new();
+        self.spare = Vec::new();
         if let Some(c) = self.compression.as_mut() {
             c.abandon();
         }

@@ -6,7 +6,7 @@ use crate::protocol::close::parse_close_payload;
 use crate::protocol::deflate::InflateError;
 use crate::protocol::error::ProtocolError;
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
-use crate::protocol::mask::apply_mask;
+use crate::protocol::mask::extend_masked;
 
 /// How much of an announced message is reserved up front: enough to avoid
 /// regrowth for ordinary messages, small enough that a peer announcing a
@@ -45,9 +45,17 @@ impl Connection {
         while pos < input.len() && self.state != CloseState::Closed {
             let rest = &input[pos..];
             pos += match self.rx {
-                Rx::Header { len: 0 } => match self.whole_message(rest, events) {
-                    Some(n) => n,
-                    None => self.read_header(rest, 0, events),
+                // The whole header is usually in this read: decode it once,
+                // for the fast path and, if that declines, the general one.
+                Rx::Header { len: 0 } => match FrameHeader::decode(rest) {
+                    Ok(Some((h, used))) => match self.whole_message(&h, used, rest, events) {
+                        Some(n) => n,
+                        None => {
+                            self.start_frame(h, events);
+                            used
+                        }
+                    },
+                    partial_or_err => self.header_result(partial_or_err, rest, 0, events),
                 },
                 Rx::Header { len } => self.read_header(rest, len as usize, events),
                 Rx::Payload { .. } => self.read_payload(rest, events),
@@ -62,18 +70,24 @@ impl Connection {
     }
 
     /// The common case in one step: `input` starts with a complete,
-    /// unfragmented, uncompressed text or binary frame that passes every
-    /// check, and no message is being assembled. Its payload is copied and
-    /// unmasked straight into the event's buffer (sized exactly), skipping
-    /// the streaming state machine. Returns the bytes used, or `None` (having
-    /// changed nothing) for anything else, which then takes the general path:
-    /// so the events are the same however the input was split.
+    /// unfragmented, uncompressed text or binary frame (header `h`, `used`
+    /// bytes long) that passes every check, and no message is being
+    /// assembled. Its payload is unmasked straight into the event's buffer
+    /// (a recycled one or one sized exactly), skipping the streaming state
+    /// machine. Returns the bytes used, or `None` (having changed nothing)
+    /// for anything else, which then takes the general path: so the events
+    /// are the same however the input was split.
     #[inline]
-    fn whole_message(&mut self, input: &[u8], events: &mut Vec<Event>) -> Option<usize> {
+    fn whole_message(
+        &mut self,
+        h: &FrameHeader,
+        used: usize,
+        input: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Option<usize> {
         if self.message.is_some() {
             return None;
         }
-        let (h, used) = FrameHeader::decode(input).ok()??;
         let kind = match h.opcode {
             OpCode::Text => MessageKind::Text,
             OpCode::Binary => MessageKind::Binary,
@@ -94,13 +108,24 @@ impl Connection {
         {
             return None;
         }
-        let mut data = input[used..end as usize].to_vec();
-        if let Some(key) = h.mask {
-            apply_mask(&mut data, key, 0);
+        let payload = &input[used..end as usize];
+        let recycled = !payload.is_empty() && self.spare.capacity() >= payload.len();
+        let mut data = if recycled {
+            std::mem::take(&mut self.spare)
+        } else {
+            Vec::with_capacity(payload.len())
+        };
+        match h.mask {
+            Some(key) => extend_masked(&mut data, payload, key, 0),
+            None => data.extend_from_slice(payload),
         }
         if kind == MessageKind::Text && std::str::from_utf8(&data).is_err() {
             // The general path reports it at the first bad byte, with the
-            // same outcome.
+            // same outcome; the recycled buffer goes back unchanged.
+            if recycled {
+                data.clear();
+                self.spare = data;
+            }
             return None;
         }
         events.push(Event::Message { kind, data });
@@ -108,16 +133,26 @@ impl Connection {
         Some(end as usize)
     }
 
-    /// Reads header bytes; returns how many bytes of `input` were used.
+    /// Reads the rest of a header of which `have` bytes (more than 0) are
+    /// kept; returns how many bytes of `input` were used.
     fn read_header(&mut self, input: &[u8], have: usize, events: &mut Vec<Event>) -> usize {
-        let decoded = if have == 0 {
-            // Fast path: the whole header is usually in this read.
-            FrameHeader::decode(input)
-        } else {
-            let take = (MAX_HEADER_LEN - have).min(input.len());
-            self.header[have..have + take].copy_from_slice(&input[..take]);
-            FrameHeader::decode(&self.header[..have + take]).map(|r| r.map(|(h, n)| (h, n - have)))
-        };
+        let take = (MAX_HEADER_LEN - have).min(input.len());
+        self.header[have..have + take].copy_from_slice(&input[..take]);
+        let decoded =
+            FrameHeader::decode(&self.header[..have + take]).map(|r| r.map(|(h, n)| (h, n - have)));
+        self.header_result(decoded, input, have, events)
+    }
+
+    /// Acts on a header decoded from `have` kept bytes and the start of
+    /// `input`: fail, keep the bytes for more, or start the frame. Returns
+    /// how many bytes of `input` were used.
+    fn header_result(
+        &mut self,
+        decoded: Result<Option<(FrameHeader, usize)>, ProtocolError>,
+        input: &[u8],
+        have: usize,
+        events: &mut Vec<Event>,
+    ) -> usize {
         match decoded {
             Err(e) => {
                 self.fail(e, events);
@@ -155,9 +190,10 @@ impl Connection {
                 MessageKind::Binary
             };
             self.utf8.reset();
+            let data = self.message_buffer(h.len.min(MAX_PRERESERVE) as usize);
             self.message = Some(Assembly {
                 kind,
-                data: Vec::with_capacity(h.len.min(MAX_PRERESERVE) as usize),
+                data,
                 fragments: 0,
                 compressed: h.rsv & 0b100 != 0,
             });
@@ -270,9 +306,9 @@ impl Connection {
                 .clamp(start + take, self.limits.max_message.max(start + take));
             target.reserve_exact(want - start);
         }
-        target.extend_from_slice(&input[..take]);
-        if let Some(key) = mask {
-            apply_mask(&mut target[start..], key, phase);
+        match mask {
+            Some(key) => extend_masked(target, &input[..take], key, phase),
+            None => target.extend_from_slice(&input[..take]),
         }
         // RFC 6455 §8.1, checked per received chunk so a bad sequence fails
         // at once, not at the end of the frame or message.
@@ -330,6 +366,7 @@ impl Connection {
                         }
                         self.state = CloseState::Closed;
                         self.message = None;
+                        self.spare = Vec::new();
                         events.push(Event::Closed {
                             code: frame.code,
                             reason: frame.reason,
