@@ -14,6 +14,11 @@
 //! in one loop turn also grows each recipient's overflow queue (about
 //! log2(k) allocations per connection per turn, freed once drained so idle
 //! connections stay small); that trade-off is in docs/benchmarks.md.
+//!
+//! Client messages (under the default `--client-messages broadcast`) cost
+//! the same 2 per message: the received message's buffer is handed back to
+//! the sender's connection after the publish (`Connection::recycle`)
+//! instead of being freed and allocated again for its next message.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -167,4 +172,45 @@ fn steady_state_broadcast_does_not_allocate_per_delivery() {
         per_delivery < 0.1,
         "{per_delivery:.4} allocations per delivery"
     );
+
+    // Client messages (the default `--client-messages broadcast`), same
+    // server and subscribers: client 0 publishes, everyone reads it back.
+    // The message's buffer goes back to client 0's connection after the
+    // publish (`Connection::recycle`), so after the warm-up a client message
+    // costs what a UDP publish costs (the shared frame and its `Rc`), not
+    // one more allocation for the received message.
+    publish_from_client(&mut clients, 0, 20);
+    let before = COUNTED.load(Ordering::Relaxed);
+    let messages = 300;
+    publish_from_client(&mut clients, 20, messages);
+    let allocs = COUNTED.load(Ordering::Relaxed) - before;
+    let per_message = allocs as f64 / messages as f64;
+    eprintln!(
+        "{allocs} allocations for {messages} client messages to {SUBSCRIBERS} clients: \
+         {per_message:.2} per message"
+    );
+    assert!(
+        per_message <= 2.2,
+        "{per_message:.2} allocations per client message: the received message's \
+         buffer is not reused"
+    );
+}
+
+/// Client 0 sends `count` numbered messages, each read back by every client
+/// (the sender included) before the next is sent.
+fn publish_from_client(clients: &mut [BlockingClient], first: usize, count: usize) {
+    for n in first..first + count {
+        let msg = format!("client message {n:06}");
+        clients[0]
+            .send(MessageKind::Text, msg.as_bytes())
+            .expect("send");
+        for (c, client) in clients.iter_mut().enumerate() {
+            match client.next_event() {
+                Ok(Some(Event::Message { data, .. })) => {
+                    assert_eq!(data, msg.as_bytes(), "client {c}")
+                }
+                other => panic!("client {c}: expected {msg:?}, got {other:?}"),
+            }
+        }
+    }
 }

@@ -502,9 +502,14 @@ impl Server {
         };
         self.apply_deadline(key, deadline);
         self.mark_dirty(key);
-        let queue = std::mem::take(&mut self.publish_queue);
+        let mut queue = std::mem::take(&mut self.publish_queue);
         for (kind, data) in &queue {
             self.publish_from_client(key, *kind, data, now);
+        }
+        // Published (copied into the frames and history): the last buffer
+        // goes back to the sender's connection for its next message.
+        if let (Some((_, data)), Some(Entry::Ws(peer))) = (queue.pop(), self.entries.get_mut(key)) {
+            peer.recycle(data);
         }
         self.publish_queue = queue;
         self.publish_queue.clear();

@@ -312,12 +312,16 @@ impl WsPeer {
                 match event {
                     Event::Message { kind, data } => {
                         cx.stats.client_messages += 1;
+                        // The buffer goes back to the connection for its
+                        // next message once used (`Server::on_data` does
+                        // it for published ones).
                         match cx.cfg.client_messages {
                             ClientMessages::Broadcast => cx.publish.push((kind, data)),
                             ClientMessages::Echo => {
                                 let _ = conn.send_message(kind, &data);
+                                conn.recycle(data);
                             }
-                            ClientMessages::Ignore => {}
+                            ClientMessages::Ignore => conn.recycle(data),
                         }
                     }
                     Event::Ping(_) | Event::Pong(_) => {}
@@ -373,6 +377,14 @@ impl WsPeer {
             return Deadline::At(now + cx.cfg.close_timeout);
         }
         Deadline::Keep
+    }
+
+    /// Hands a message buffer this peer's connection produced back to it,
+    /// for its next message (see `Connection::recycle`).
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if let PeerState::Open(conn) = &mut self.state {
+            conn.recycle(buf);
+        }
     }
 
     /// Starts a close handshake from our side (shutdown, idle, slow consumer).
