@@ -637,6 +637,20 @@ fn a_stopped_or_dead_redis_is_said_within_the_timeout() {
     assert_eq!(field(&star, "reset"), None, "{star}");
     assert_eq!(c.nothing_more(Duration::from_millis(100)), None);
     common::signal(redis.pid(), "CONT");
+    // Back: served from Redis again (after the catch-up thread's backoff).
+    std::thread::sleep(Duration::from_millis(400));
+    let (pos, _) = position_with(&b, "news", &format!("1:{epoch}"));
+    assert_eq!(
+        (field(&pos, "off"), field(&pos, "reset")),
+        (Some("3"), None),
+        "{pos}"
+    );
+    // Restarted empty: the catch-up thread's connection is dead; it
+    // reconnects at once and Redis, which lost the stream, says so.
+    redis.restart();
+    let (pos, _) = position_with(&b, "news", &format!("3:{epoch}"));
+    assert_eq!(field(&pos, "reset"), Some("epoch"), "{pos}");
+    assert_ne!(field(&pos, "ep"), Some(epoch.as_str()));
     // Dead: refused at once.
     redis.kill();
     let t = Instant::now();

@@ -59,7 +59,7 @@ pub(crate) fn run(
     rx: Receiver<Request>,
     tx: SyncSender<Reply>,
     waker: Arc<Waker>,
-    _shared: Arc<Shared>,
+    shared: Arc<Shared>,
 ) {
     let names = Channels::new(&cfg.prefix, node);
     let max_age_ms = cfg.history_max_age.as_millis().to_string();
@@ -68,38 +68,50 @@ pub(crate) fn run(
     let mut outage = Outage::new("catch-up");
     let mut retry_at = Instant::now();
     while let Ok(req) = rx.recv() {
-        let now = Instant::now();
-        if conn.is_none() && now >= retry_at && now < req.deadline {
-            match connect(&client, req.deadline - now) {
-                Ok(c) => {
-                    if !outage.recovered(&_shared.counters) {
-                        info!("cluster: catch-up connected to {}", cfg.display_url());
+        // Two attempts when the link broke under us (Redis restarted, an
+        // idle connection closed, the script flushed): the script is safe
+        // to run twice.
+        let mut attempts = 0;
+        let answer = loop {
+            attempts += 1;
+            let now = Instant::now();
+            if conn.is_none() && now >= retry_at && now < req.deadline {
+                match connect(&client, req.deadline - now) {
+                    Ok(c) => {
+                        if !outage.recovered(&shared.counters) {
+                            info!("cluster: catch-up connected to {}", cfg.display_url());
+                        }
+                        backoff.reset();
+                        conn = Some(c);
                     }
-                    backoff.reset();
-                    conn = Some(c);
+                    Err(e) => {
+                        outage.failed(&e);
+                        retry_at = Instant::now() + backoff.fail();
+                    }
                 }
+            }
+            let Some((c, sha)) = conn.as_mut().filter(|_| Instant::now() < req.deadline) else {
+                break Answer::Refused(Reset::Unavailable);
+            };
+            match ask(c, sha, &names, &req, &max_age_ms) {
+                Ok(a) => break a,
                 Err(e) => {
+                    // A late reply would put the connection out of step: a
+                    // new one for the next attempt.
+                    conn = None;
+                    let broken = e.is_connection_dropped()
+                        || (e.is_io_error() && !e.is_timeout())
+                        || e.code() == Some("NOSCRIPT");
+                    if broken && attempts < 2 {
+                        debug!("cluster: catch-up of {:?}: {e}; retrying", req.stream);
+                        continue;
+                    }
+                    debug!("cluster: catch-up of {:?} failed: {e}", req.stream);
                     outage.failed(&e);
                     retry_at = Instant::now() + backoff.fail();
+                    break Answer::Refused(Reset::Unavailable);
                 }
             }
-        }
-        let answer = match conn.as_mut() {
-            Some((c, sha)) if Instant::now() < req.deadline => {
-                match ask(c, sha, &names, &req, &max_age_ms) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // A late reply would put the connection out of step:
-                        // a new one for the next request.
-                        debug!("cluster: catch-up of {:?} failed: {e}", req.stream);
-                        outage.failed(&e);
-                        conn = None;
-                        retry_at = Instant::now() + backoff.fail();
-                        Answer::Refused(Reset::Unavailable)
-                    }
-                }
-            }
-            _ => Answer::Refused(Reset::Unavailable),
         };
         let reply = Reply {
             key: req.key,
@@ -129,20 +141,21 @@ fn connect(
 }
 
 /// Runs [`wire::CATCH_UP`] for `req` and turns its entries into envelope
-/// frames. An error is a link failure (or no answer by the deadline).
+/// frames. An error is a link failure, no answer by the deadline, or a
+/// Redis error (`NOSCRIPT` after a restart or `SCRIPT FLUSH`).
 fn ask(
     c: &mut redis::Connection,
     sha: &str,
     names: &Channels,
     req: &Request,
     max_age_ms: &str,
-) -> Result<Answer, String> {
+) -> redis::RedisResult<Answer> {
     let left = req
         .deadline
         .saturating_duration_since(Instant::now())
         .max(Duration::from_millis(1));
-    c.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
-    c.set_write_timeout(Some(left)).map_err(|e| e.to_string())?;
+    c.set_read_timeout(Some(left))?;
+    c.set_write_timeout(Some(left))?;
     let (offset, epoch) = match req.since {
         Some((o, e)) => (o.to_string(), e.as_str().to_owned()),
         None => (String::new(), String::new()),
@@ -157,8 +170,7 @@ fn ask(
         .arg(epoch)
         .arg(req.max_bytes)
         .arg(max_age_ms)
-        .query(c)
-        .map_err(|e| e.to_string())?;
+        .query(c)?;
     let got = match wire::decode_catch_up(v, req.since.map(|(o, _)| o)) {
         Ok(g) => g,
         Err(why) => {
