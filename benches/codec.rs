@@ -6,7 +6,13 @@
 //!   available as an owned buffer out.
 //!   - `wsbroadcaster`: a server [`Connection::receive`] fed the frame as one
 //!     read, yielding an `Event::Message` (header decode, role and limit
-//!     checks, unmask into the message buffer, message event).
+//!     checks, unmask into the message buffer, message event); the message
+//!     buffer is then handed back with [`Connection::recycle`], as the
+//!     server does once it has published, echoed or ignored a client
+//!     message. tungstenite has no such API: its codec allocates a buffer
+//!     per frame.
+//!   - `wsbroadcaster_no_recycle`: the same without `recycle` (one
+//!     allocation and free per message, as tungstenite).
 //!   - `tungstenite_codec`: tungstenite's frame codec doing the same work as
 //!     its `FrameCodec::read_frame` (which is not public): the public
 //!     `FrameHeader::parse`, the payload copied into its own buffer (as the
@@ -23,7 +29,8 @@
 //! - `unmask`: 64 KiB in place, `apply_mask` vs `apply_mask_bytewise` with a
 //!   run-time mask phase (as on the receive path), the bytewise reference
 //!   with a literal phase of 0 (which LLVM vectorises), and tungstenite's
-//!   routine for reference.
+//!   routine for reference; and 64 KiB into a reused buffer: `extend_masked`
+//!   (one pass) vs a copy followed by `apply_mask` (two passes).
 //!
 //! Throughput is payload bytes per second.
 
@@ -37,7 +44,7 @@ use tungstenite::protocol::frame::{Frame, FrameHeader as TFrameHeader};
 use tungstenite::protocol::{Role as TRole, WebSocketContext};
 
 use wsbroadcaster::protocol::frame::{OpCode, encode_frame};
-use wsbroadcaster::protocol::mask::{apply_mask, apply_mask_bytewise};
+use wsbroadcaster::protocol::mask::{apply_mask, apply_mask_bytewise, extend_masked};
 use wsbroadcaster::protocol::{Connection, Event, Limits, Role};
 
 const SIZES: [(usize, &str); 3] = [(16, "16B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
@@ -98,6 +105,20 @@ fn tungstenite_decode(buf: &[u8]) -> Frame {
     Frame::from_payload(header, tungstenite::Bytes::from(payload))
 }
 
+/// Our receive path for one frame: `receive`, then (with `recycle`) the
+/// message buffer handed back, as the server does after using it.
+#[inline(always)]
+fn ours(conn: &mut Connection, frame: &[u8], events: &mut Vec<Event>, recycle: bool) {
+    conn.receive(black_box(frame), events);
+    black_box(&*events);
+    // One frame, one event.
+    match events.pop() {
+        Some(Event::Message { data, .. }) if recycle => conn.recycle(data),
+        _ => {}
+    }
+    events.clear();
+}
+
 /// A socket that returns one whole frame per `read` call, forever, and
 /// swallows writes.
 struct FrameStream {
@@ -137,15 +158,13 @@ fn decode_unmask(c: &mut Criterion) {
         assert!(matches!(&events[..], [Event::Message { data, .. }] if *data == expected));
         assert_eq!(tungstenite_decode(&frame).payload(), &expected[..]);
 
-        group.bench_function(BenchmarkId::new("wsbroadcaster", name), |b| {
-            let mut conn = Connection::new(Role::Server, Limits::default());
-            let mut events = Vec::with_capacity(4);
-            b.iter(|| {
-                conn.receive(black_box(&frame), &mut events);
-                black_box(&events);
-                events.clear();
+        for (func, recycle) in [("wsbroadcaster", true), ("wsbroadcaster_no_recycle", false)] {
+            group.bench_function(BenchmarkId::new(func, name), |b| {
+                let mut conn = Connection::new(Role::Server, Limits::default());
+                let mut events = Vec::with_capacity(4);
+                b.iter(|| ours(&mut conn, &frame, &mut events, recycle));
             });
-        });
+        }
         group.bench_function(BenchmarkId::new("tungstenite_codec", name), |b| {
             b.iter(|| black_box(tungstenite_decode(black_box(&frame))));
         });
@@ -228,6 +247,26 @@ fn unmask(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("tungstenite_mask", "64KiB"), |b| {
         b.iter(|| tungstenite_mask(black_box(&mut buf), black_box(KEY)));
     });
+    // Unmasking into a new buffer, as the receive path does: in one pass
+    // (`extend_masked`), and as a copy followed by `apply_mask` on the copy
+    // (what the receive path did before, and what tungstenite's codec does).
+    let src = payload(len);
+    let mut dst = Vec::with_capacity(len);
+    group.bench_function(BenchmarkId::new("extend_masked", "64KiB"), |b| {
+        b.iter(|| {
+            dst.clear();
+            extend_masked(&mut dst, black_box(&src), black_box(KEY), black_box(0));
+            black_box(&dst);
+        });
+    });
+    group.bench_function(BenchmarkId::new("copy_then_apply_mask", "64KiB"), |b| {
+        b.iter(|| {
+            dst.clear();
+            dst.extend_from_slice(black_box(&src));
+            apply_mask(&mut dst, black_box(KEY), black_box(0));
+            black_box(&dst);
+        });
+    });
     group.finish();
 }
 
@@ -237,7 +276,8 @@ criterion_group!(benches, decode_unmask, encode, unmask);
 /// times and exits, for `valgrind --tool=callgrind`, whose instruction
 /// counts do not depend on machine noise (benches/codec_instr.sh runs every
 /// case at two iteration counts and prints instructions per frame). Cases:
-/// `wsbroadcaster`, `tungstenite_codec`, `tungstenite_context`.
+/// `wsbroadcaster`, `wsbroadcaster_no_recycle`, `tungstenite_codec`,
+/// `tungstenite_context`.
 fn instr(spec: &str) {
     let parts: Vec<&str> = spec.split(':').collect();
     let [case, len, iters] = parts[..] else {
@@ -247,13 +287,12 @@ fn instr(spec: &str) {
     let iters: usize = iters.parse().expect("iterations");
     let frame = client_frame(len);
     match case {
-        "wsbroadcaster" => {
+        "wsbroadcaster" | "wsbroadcaster_no_recycle" => {
+            let recycle = case == "wsbroadcaster";
             let mut conn = Connection::new(Role::Server, Limits::default());
             let mut events = Vec::with_capacity(4);
             for _ in 0..iters {
-                conn.receive(black_box(&frame), &mut events);
-                black_box(&events);
-                events.clear();
+                ours(&mut conn, &frame, &mut events, recycle);
             }
         }
         "tungstenite_codec" => {

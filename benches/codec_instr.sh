@@ -18,12 +18,12 @@ count() { # case bytes iterations -> total instructions
 printf '%-8s %-20s %14s\n' bytes case instr/frame
 for len in "${sizes[@]}"; do
   declare -A per=()
-  for case in wsbroadcaster tungstenite_codec tungstenite_context; do
+  for case in wsbroadcaster wsbroadcaster_no_recycle tungstenite_codec tungstenite_context; do
     a=$(count "$case" "$len" 1000); b=$(count "$case" "$len" 3000)
     per[$case]=$(( (b - a) / 2000 ))
     printf '%-8s %-20s %14s\n' "$len" "$case" "${per[$case]}"
   done
-  awk -v w="${per[wsbroadcaster]}" -v c="${per[tungstenite_codec]}" -v x="${per[tungstenite_context]}" -v n="$len" \
-    'BEGIN { printf "%-8s ratio (instructions, tungstenite / wsbroadcaster): codec %.2fx, context %.2fx\n", n, c / w, x / w }'
+  awk -v w="${per[wsbroadcaster]}" -v u="${per[wsbroadcaster_no_recycle]}" -v c="${per[tungstenite_codec]}" -v x="${per[tungstenite_context]}" -v n="$len" \
+    'BEGIN { printf "%-8s ratio (instructions, tungstenite / wsbroadcaster): codec %.2fx (no recycle %.2fx), context %.2fx\n", n, c / w, c / u, x / w }'
   unset per
 done

@@ -67,6 +67,8 @@ for size, goal in (("64KiB", "≥ 2×"), ("16B", "≥ 1.5×"), ("1KiB", "—")):
     ours = ("decode_unmask", size, "wsbroadcaster")
     print(f"| decode+unmask {size} vs tungstenite_codec | "
           f"{ratio(('decode_unmask', size, 'tungstenite_codec'), ours):.2f}× | {goal} |")
+    print(f"| decode+unmask {size} vs tungstenite_codec, ours without recycle | "
+          f"{ratio(('decode_unmask', size, 'tungstenite_codec'), ('decode_unmask', size, 'wsbroadcaster_no_recycle')):.2f}× | (info) |")
     print(f"| decode+unmask {size} vs tungstenite_context | "
           f"{ratio(('decode_unmask', size, 'tungstenite_context'), ours):.2f}× | (info) |")
 for size in ("16B", "1KiB", "64KiB"):
@@ -77,5 +79,7 @@ print(f"| unmask 64KiB: apply_mask vs apply_mask_bytewise | "
       f"{ratio(('unmask', '64KiB', 'apply_mask_bytewise'), m):.2f}× | ≥ 8× |")
 print(f"| unmask 64KiB: apply_mask vs apply_mask_bytewise_const_offset | "
       f"{ratio(('unmask', '64KiB', 'apply_mask_bytewise_const_offset'), m):.2f}× | (info) |")
+print(f"| unmask into a buffer 64KiB: extend_masked vs copy_then_apply_mask | "
+      f"{ratio(('unmask', '64KiB', 'copy_then_apply_mask'), ('unmask', '64KiB', 'extend_masked')):.2f}× | (info) |")
 print(f"| unmask 64KiB: apply_mask vs tungstenite_mask | "
       f"{ratio(('unmask', '64KiB', 'tungstenite_mask'), m):.2f}× | (info) |")
