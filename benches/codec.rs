@@ -277,7 +277,9 @@ criterion_group!(benches, decode_unmask, encode, unmask);
 /// counts do not depend on machine noise (benches/codec_instr.sh runs every
 /// case at two iteration counts and prints instructions per frame). Cases:
 /// `wsbroadcaster`, `wsbroadcaster_no_recycle`, `tungstenite_codec`,
-/// `tungstenite_context`.
+/// `tungstenite_context`, and the unmask step alone: `extend_masked`,
+/// `copy_then_apply_mask`. benches/codec_time.sh runs the same loops under
+/// `perf stat -e task-clock` for CPU time per frame.
 fn instr(spec: &str) {
     let parts: Vec<&str> = spec.split(':').collect();
     let [case, len, iters] = parts[..] else {
@@ -305,6 +307,22 @@ fn instr(spec: &str) {
             let mut stream = FrameStream { frame, pos: 0 };
             for _ in 0..iters {
                 black_box(ctx.read(&mut stream).expect("message"));
+            }
+        }
+        // The unmask step alone, into a reused buffer, with the payload at
+        // the frame's offset in `frame`, as the receive path reads it.
+        "extend_masked" | "copy_then_apply_mask" => {
+            let src = &frame[frame.len() - len..];
+            let mut dst = Vec::with_capacity(len);
+            for _ in 0..iters {
+                dst.clear();
+                if case == "extend_masked" {
+                    extend_masked(&mut dst, black_box(src), black_box(KEY), black_box(0));
+                } else {
+                    dst.extend_from_slice(black_box(src));
+                    apply_mask(&mut dst, black_box(KEY), black_box(0));
+                }
+                black_box(&dst);
             }
         }
         other => panic!("CODEC_INSTR: unknown case {other:?}"),
