@@ -10,9 +10,9 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Client, Got, Lines, root, signal, unique_sock_path, wait_exit};
+use common::{Client, Got, Lines, root, signal, unique_sock_path, wait_exit, wait_ready};
 
 /// Where scripts/aarch64-build.sh leaves the binary.
 fn aarch64_bin() -> PathBuf {
@@ -61,28 +61,10 @@ fn aarch64_binary_serves_one_udp_message_under_qemu() {
         .spawn()
         .expect("run qemu-aarch64 (package qemu-user)");
     let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
-    let (mut ws, mut udp) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Some(line) = stdout.next(left) else {
-            let _ = child.kill();
-            panic!(
-                "the aarch64 server did not print `ready`: {:?}",
-                child.wait()
-            );
-        };
-        if let Some(a) = line.strip_prefix("listening ws ") {
-            ws = Some(a.to_owned());
-        } else if let Some(a) = line.strip_prefix("listening udp ") {
-            udp = Some(a.to_owned());
-        } else if line == "ready" {
-            break;
-        }
-    }
-    let mut c = Client::connect(&format!("ws://{}/", ws.expect("ws line")));
+    let seen = wait_ready(&mut child, &stdout, Duration::from_secs(60), None);
+    let mut c = Client::connect(&format!("ws://{}/", seen.ws()));
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.send_to(b"hello from a Raspberry Pi build", udp.expect("udp line"))
+    sock.send_to(b"hello from a Raspberry Pi build", seen.udp())
         .expect("send");
     c.expect_text("hello from a Raspberry Pi build");
 

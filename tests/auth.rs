@@ -4,15 +4,15 @@
 //! docs/operations.md, run for real.
 
 mod common;
-mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Lines, require_python_websockets, wait_exit};
-use support::Srv;
+use common::{
+    Lines, Srv, require_python_websockets, serve_refused, serve_ws_only_command, wait_exit,
+};
 
 /// Runs tests/py/ws_try.py: `open` (then the first message, with `recv`)
 /// or `refused STATUS "body"`.
@@ -267,40 +267,13 @@ fn secret_file_problems_stop_the_server_at_start() {
     let dir = temp_dir("bad-secret");
     let short = dir.join("short");
     write_secret(&short, b"too short\n");
-    let out = Command::new(common::BIN)
-        .args([
-            "serve",
-            "--ws",
-            "127.0.0.1:0",
-            "--udp",
-            "off",
-            "--unix",
-            "off",
-        ])
-        .arg("--channel-secret-file")
-        .arg(&short)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = serve_refused(serve_ws_only_command(&["--channel-secret-file"]).arg(&short));
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(err.contains("at least 16 are required"), "{err}");
-    let out = Command::new(common::BIN)
-        .args([
-            "serve",
-            "--ws",
-            "127.0.0.1:0",
-            "--udp",
-            "off",
-            "--unix",
-            "off",
-        ])
-        .arg("--channel-secret-file")
-        .arg(dir.join("missing"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out =
+        serve_refused(serve_ws_only_command(&["--channel-secret-file"]).arg(dir.join("missing")));
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read it"));
+    assert!(out.stderr.contains("cannot read it"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,10 +8,10 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use common::{BIN, Client, Got, Lines, unique_sock_path, wait_exit};
+use common::{BIN, Client, Finished, Got, Lines, run_bounded, unique_sock_path, wait_ready};
 
 /// A fresh directory for one test's files.
 fn temp_dir(tag: &str) -> PathBuf {
@@ -49,26 +49,11 @@ impl Served {
             .spawn()
             .expect("spawn the wsbroadcaster binary");
         let stdout = Lines::spawn(child.stdout.take().expect("stdout piped"));
-        let (mut ws, mut unix) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(line) = stdout.next(left) else {
-                let _ = child.kill();
-                panic!("server did not print `ready` (exit: {:?})", child.wait());
-            };
-            if let Some(a) = line.strip_prefix("listening ws ") {
-                ws = Some(a.parse().expect("ws address"));
-            } else if let Some(p) = line.strip_prefix("listening unix ") {
-                unix = Some(PathBuf::from(p));
-            } else if line == "ready" {
-                break;
-            }
-        }
+        let seen = wait_ready(&mut child, &stdout, Duration::from_secs(20), None);
         Served {
             child,
-            ws: ws.expect("a `listening ws` line"),
-            unix,
+            ws: seen.ws(),
+            unix: seen.unix,
             _stdout: stdout,
         }
     }
@@ -96,36 +81,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let out_pipe = child.stdout.take().expect("stdout");
-    let err_pipe = child.stderr.take().expect("stderr");
-    let read = |mut p: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = p.read_to_end(&mut v);
-            v
-        })
-    };
-    let (o, e) = (read(Box::new(out_pipe)), read(Box::new(err_pipe)));
-    let status = wait_exit(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the command did not exit within 20 s");
-    });
-    Output {
-        status,
-        stdout: o.join().expect("stdout reader"),
-        stderr: e.join().expect("stderr reader"),
-    }
-}
-
-fn text(v: &[u8]) -> String {
-    String::from_utf8_lossy(v).into_owned()
+/// Runs `cmd` to its end (at most 20 s).
+fn run(cmd: &mut Command) -> Finished {
+    run_bounded(cmd, Duration::from_secs(20))
 }
 
 /// The first text message after the `--announce-id` greeting.
@@ -219,7 +177,7 @@ fn unknown_keys_and_bad_values_stop_serve_with_the_line() {
     let out = run(bin()
         .args(["serve", "--unix", "off", "--config"])
         .arg(&file));
-    let err = text(&out.stderr);
+    let err = &out.stderr;
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert!(
         err.contains(&format!("{}:3: unknown key `max_mesage`", file.display())),
@@ -232,16 +190,16 @@ fn unknown_keys_and_bad_values_stop_serve_with_the_line() {
         )),
         "{err}"
     );
-    assert!(text(&out.stdout).is_empty(), "nothing served");
+    assert!(out.stdout.is_empty(), "nothing served");
 
     let out = run(bin().arg("check-config").arg(&file));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(":3: unknown key `max_mesage`"));
+    assert!(out.stderr.contains(":3: unknown key `max_mesage`"));
 
     let missing = dir.join("missing.toml");
     let out = run(bin().args(["serve", "--config"]).arg(&missing));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot read the config file"));
+    assert!(out.stderr.contains("cannot read the config file"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -258,8 +216,8 @@ fn check_config_prints_effective_settings_that_read_back_the_same() {
         .arg("check-config")
         .arg(&file)
         .env("WSBROADCASTER_IDLE_TIMEOUT", "2m"));
-    let shown = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = &out.stdout;
+    assert!(out.status.success(), "{}", out.stderr);
     let line = |key: &str| -> String {
         shown
             .lines()
@@ -286,24 +244,20 @@ fn check_config_prints_effective_settings_that_read_back_the_same() {
     let bad = write(&dir, "b.toml", "unix-mode = \"999\"\n");
     let out = run(bin().arg("check-config").arg(&bad));
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("unix-mode"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(out.stderr.contains("unix-mode"), "{}", out.stderr);
 
     // The output is itself a config file giving the same settings.
-    let again = write(&dir, "again.toml", &shown);
+    let again = write(&dir, "again.toml", shown);
     let out2 = run(bin()
         .arg("check-config")
         .arg(&again)
         .env("WSBROADCASTER_IDLE_TIMEOUT", "2m"));
-    assert!(out2.status.success(), "{}", text(&out2.stderr));
+    assert!(out2.status.success(), "{}", out2.stderr);
     let values = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| l.split("  #").next().unwrap_or("").trim_end().to_owned())
             .collect()
     };
-    assert_eq!(values(&shown), values(&text(&out2.stdout)));
+    assert_eq!(values(shown), values(&out2.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,14 +5,13 @@
 //! (its own `deflate_compressions` counter, read over MessagePack-RPC).
 
 mod common;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Client;
-use support::Srv;
+use common::Srv;
 
 fn sha256_hex(data: &[u8]) -> String {
     // Verified against Python's hashlib in the test below (same input).

@@ -5,7 +5,6 @@
 //! crate's own client. Every wait is bounded; every process is ended by PID.
 
 mod common;
-mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,8 +14,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, PyClient, require_python_websockets, unique_sock_path};
-use support::{Srv, id_from_greeting};
+use common::{
+    Client, PyClient, Srv, id_from_greeting, require_python_websockets, serve_refused,
+    serve_ws_only_command, unique_sock_path,
+};
 
 /// A control-socket connection with a read timeout.
 struct Control {
@@ -106,6 +107,40 @@ fn curl(args: &[&str], url: &str) -> (u16, String, String) {
         body.strip_suffix('\n').unwrap_or(body).to_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `curl --data-binary BODY BASE/publish?QUERY` (no `?` for an empty
+/// query): (HTTP status, body).
+fn curl_publish(base: &str, query: &str, body: &str) -> (u16, String) {
+    let url = if query.is_empty() {
+        format!("{base}/publish")
+    } else {
+        format!("{base}/publish?{query}")
+    };
+    let (st, body, _) = curl(&["--data-binary", body], &url);
+    (st, body)
+}
+
+/// `curl BASE/PATH` (a GET): (HTTP status, body).
+fn curl_get(base: &str, path: &str) -> (u16, String) {
+    let (st, body, _) = curl(&[], &format!("{base}{path}"));
+    (st, body)
+}
+
+/// A publish receipt as the server writes it (JSON, no relay).
+fn receipt(queued: u32, skipped_slow: u32, skipped_closing: u32) -> String {
+    format!(
+        r#"{{"queued":{queued},"skipped_slow":{skipped_slow},"skipped_closing":{skipped_closing},"relayed":false}}"#
+    )
+}
+
+/// One raw HTTP request on a fresh connection to `addr` (a write error is
+/// ignored: the server may answer and close before it has read it all);
+/// the reply, waiting up to 5 s for the close.
+fn http_request(addr: SocketAddr, req: &[u8]) -> common::HttpReply {
+    let mut h = common::raw_tcp(addr);
+    let _ = h.write_all(req);
+    common::read_http_reply(&mut h, Duration::from_secs(5))
 }
 
 /// A crate client that learned its id from the `--announce-id` greeting.
@@ -266,23 +301,9 @@ fn events_stream_connects_and_disconnects_with_close_codes() {
     assert!(ctl.text("bogus")[0].starts_with("error: unknown command \"bogus\""));
     // A second server cannot take the same control socket; on SIGTERM the
     // file is removed.
-    let out = Command::new(common::BIN)
-        .args([
-            "serve",
-            "--ws",
-            "127.0.0.1:0",
-            "--udp",
-            "off",
-            "--unix",
-            "off",
-            "--control",
-        ])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = serve_refused(serve_ws_only_command(&["--control"]).arg(&path));
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = &out.stderr;
     assert!(
         err.contains("another running instance answers on it (use --control PATH"),
         "{err}"
@@ -413,52 +434,24 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     let (mut c, c_id) = client_with_id(&s.url("channel=sport"));
     let (mut d, _) = client_with_id(&s.url(""));
 
-    let (st, body, _) = curl(
-        &["--data-binary", "hello news"],
-        &format!("{base}/publish?channel=news"),
-    );
     assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":2,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
-        )
+        curl_publish(&base, "channel=news", "hello news"),
+        (200, receipt(2, 0, 0))
     );
     a.expect_text("hello news");
     b.expect_text("hello news");
-    let (st, body, _) = curl(&["--data-binary", "to all"], &format!("{base}/publish"));
-    assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":4,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
-        )
-    );
+    assert_eq!(curl_publish(&base, "", "to all"), (200, receipt(4, 0, 0)));
     for cl in [&mut a, &mut b, &mut c, &mut d] {
         cl.expect_text("to all");
     }
-    let (st, body, _) = curl(
-        &["--data-binary", "just you"],
-        &format!("{base}/publish?id={c_id}"),
-    );
     assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":1,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
-        )
+        curl_publish(&base, &format!("id={c_id}"), "just you"),
+        (200, receipt(1, 0, 0))
     );
     c.expect_text("just you");
-    let (st, body, _) = curl(
-        &["--data-binary", "nobody"],
-        &format!("{base}/publish?channel=empty"),
-    );
     assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":0,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
-        )
+        curl_publish(&base, "channel=empty", "nobody"),
+        (200, receipt(0, 0, 0))
     );
 
     // A large body sent after `Expect: 100-continue` (what curl asks for
@@ -468,35 +461,23 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
         &["-v", "-H", "Expect: 100-continue", "--data-binary", &big],
         &format!("{base}/publish?channel=sport"),
     );
-    assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":2,"skipped_slow":0,"skipped_closing":0,"relayed":false}"#
-        )
-    );
+    assert_eq!((st, body), (200, receipt(2, 0, 0)));
     assert!(verbose.contains("HTTP/1.1 100 Continue"), "{verbose}");
     b.expect_text(&big);
     c.expect_text(&big);
 
     // Refusals.
-    let (st, body, _) = curl(
-        &["--data-binary", "x"],
-        &format!("{base}/publish?channel=bad%20name"),
-    );
+    let (st, body) = curl_publish(&base, "channel=bad%20name", "x");
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("is not a channel name"), "{body}");
-    let (st, body, _) = curl(
-        &["--data-binary", "x"],
-        &format!("{base}/publish?chanel=news"),
-    );
+    let (st, body) = curl_publish(&base, "chanel=news", "x");
     assert!(
         st == 400 && body.contains("unknown parameter \"chanel\""),
         "{body}"
     );
-    let (st, _, _) = curl(&[], &format!("{base}/publish"));
+    let (st, _) = curl_get(&base, "/publish");
     assert_eq!(st, 405);
-    let (st, _, _) = curl(&[], &format!("{base}/nope"));
+    let (st, _) = curl_get(&base, "/nope");
     assert_eq!(st, 404);
 
     // Receipts count slow and closing connections. A client that never
@@ -504,29 +485,19 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     let (_slow, slow_id) = raw_upgraded(s.ws, &mut ctl);
     let chunk = "y".repeat(32 * 1024);
     let mut sent = 0;
-    let receipt = loop {
+    let answer = loop {
         let r = ctl.json(&format!("publish @id:{slow_id} {chunk}"));
-        if r != r#"{"queued":1,"skipped_slow":0,"skipped_closing":0,"relayed":false}"# {
+        if r != receipt(1, 0, 0) {
             break r;
         }
         sent += 1;
         assert!(sent < 4000, "never slow after {sent} publishes");
     };
-    assert_eq!(
-        receipt,
-        r#"{"queued":0,"skipped_slow":1,"skipped_closing":0,"relayed":false}"#
-    );
+    assert_eq!(answer, receipt(0, 1, 0));
     // It is being closed now (waiting for its close frame): skipped as closing.
-    let (st, body, _) = curl(
-        &["--data-binary", "z"],
-        &format!("{base}/publish?id={slow_id}"),
-    );
     assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":0,"skipped_slow":0,"skipped_closing":1,"relayed":false}"#
-        )
+        curl_publish(&base, &format!("id={slow_id}"), "z"),
+        (200, receipt(0, 0, 1))
     );
     // A kicked connection that has not answered the close yet: closing too.
     let (_kicked, kicked_id) = raw_upgraded(s.ws, &mut ctl);
@@ -534,16 +505,9 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
         ctl.json(&format!("kick {kicked_id} 4000"))
             .starts_with(r#"{"kicked""#)
     );
-    let (st, body, _) = curl(
-        &["--data-binary", "z"],
-        &format!("{base}/publish?id={kicked_id}"),
-    );
     assert_eq!(
-        (st, body.as_str()),
-        (
-            200,
-            r#"{"queued":0,"skipped_slow":0,"skipped_closing":1,"relayed":false}"#
-        )
+        curl_publish(&base, &format!("id={kicked_id}"), "z"),
+        (200, receipt(0, 0, 1))
     );
     // The control socket's publish answers receipts too, in both forms.
     assert_eq!(
@@ -557,14 +521,14 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
     );
 
     // /stats and /connections are JSON.
-    let (st, stats, _) = curl(&[], &format!("{base}/stats"));
+    let (st, stats) = curl_get(&base, "/stats");
     assert_eq!(st, 200);
     assert!(
         stats.contains(r#""channels":{"news":2,"sport":2}"#),
         "{stats}"
     );
     assert!(json_num(&stats, "slow_consumer_closes") >= 1, "{stats}");
-    let (st, conns, _) = curl(&[], &format!("{base}/connections"));
+    let (st, conns) = curl_get(&base, "/connections");
     assert_eq!(st, 200);
     assert!(
         conns.starts_with("[{\"id\":") && conns.contains(&format!("\"id\":\"{c_id}\"")),
@@ -729,11 +693,7 @@ fn admin_and_control_limits() {
     assert!(t.elapsed() < Duration::from_secs(8));
     // Head too large; body too large; bad requests. (One at a time: each
     // connection counts against --ops-max-connections until closed.)
-    let ask = |req: &[u8]| {
-        let mut h = common::raw_tcp(admin);
-        let _ = h.write_all(req);
-        common::read_http_reply(&mut h, Duration::from_secs(5))
-    };
+    let ask = |req: &[u8]| http_request(admin, req);
     let big = format!("GET /stats HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000));
     assert_eq!(ask(big.as_bytes()).status, 431);
     let r = ask(b"POST /publish HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");

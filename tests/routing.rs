@@ -4,7 +4,6 @@
 //! marker, so "exactly these subscribers" is what is asserted.
 
 mod common;
-mod support;
 
 use std::io::{Read, Write};
 
@@ -14,7 +13,7 @@ use common::{
     CONNECTION, KEY, PyClient, UPGRADE, VERSION13, py_text, raw_tcp, read_http_reply,
     require_nc_openbsd, require_python_websockets,
 };
-use support::{Srv, id_from_greeting};
+use common::{Srv, id_from_greeting};
 use wsbroadcaster::server::Route;
 use wsbroadcaster::server::ingress::addressed;
 

@@ -3,13 +3,12 @@
 //! and Python `websockets` subscribers, driven by tests/py/rpc_scenario.py.
 
 mod common;
-mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::Srv;
 use common::{Lines, require_python_websockets, wait_exit};
-use support::Srv;
 
 fn require_python_msgpack() {
     let ok = Command::new("python3")

@@ -2,12 +2,11 @@
 //! with the Unix socket's framing and the addressed form.
 
 mod common;
-mod support;
 
 use std::time::Duration;
 
+use common::Srv;
 use common::{PyClient, py_text, require_python_websockets};
-use support::Srv;
 
 #[test]
 fn stdin_lines_are_published_with_the_addressed_form() {
@@ -68,7 +67,7 @@ fn stdin_lines_are_published_with_the_addressed_form() {
 fn stdin_closed_at_start_keeps_serving() {
     require_python_websockets();
     // stdin is /dev/null: EOF at once.
-    let s = support::Srv::start(&["--stdin"]);
+    let s = common::Srv::start(&["--stdin"]);
     s.wait_log("stdin: end of input", Duration::from_secs(10));
     let mut c = PyClient::connect(&s.url(""));
     c.sync();

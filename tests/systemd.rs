@@ -9,10 +9,11 @@ mod common;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    BIN, Client, Got, INSTALL_HINT, Lines, root, serve_command, signal, unique_sock_path, wait_exit,
+    BIN, Client, Got, INSTALL_HINT, Lines, root, serve_command, signal, unique_sock_path,
+    wait_exit, wait_ready,
 };
 
 /// The next datagram within `timeout`, as text.
@@ -53,28 +54,17 @@ fn ready_then_stopping(notify: &UnixDatagram, notify_name: &str) {
         panic!("no READY=1 datagram within 20 s");
     };
     assert_eq!(ready, "READY=1");
-    // READY=1 means served: every listener answers at once, no retry.
-    let (mut ws, mut udp) = (None, None);
-    loop {
-        let line = stdout
-            .next(Duration::from_secs(5))
-            .expect("the start-up lines are printed before READY=1");
-        if let Some(a) = line.strip_prefix("listening ws ") {
-            ws = Some(a.to_owned());
-        } else if let Some(a) = line.strip_prefix("listening udp ") {
-            udp = Some(a.to_owned());
-        } else if line == "ready" {
-            break;
-        }
-    }
-    let (ws, udp) = (ws.expect("ws line"), udp.expect("udp line"));
+    // READY=1 means served: every listener answers at once, no retry. (The
+    // start-up lines are printed before READY=1.)
+    let seen = wait_ready(&mut child, &stdout, Duration::from_secs(5), None);
+    let (ws, udp) = (seen.ws(), seen.udp());
     let mut c = Client::connect(&format!("ws://{ws}/"));
     let mut u = std::os::unix::net::UnixStream::connect(&unix).expect("the Unix socket is bound");
     std::io::Write::write_all(&mut u, b"via unix\n").expect("write");
     drop(u);
     c.expect_text("via unix");
     let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.send_to(b"via udp", &udp).expect("send");
+    s.send_to(b"via udp", udp).expect("send");
     c.expect_text("via udp");
     assert_eq!(
         recv(notify, Duration::from_millis(200)),
@@ -129,20 +119,8 @@ fn no_notify_socket_no_datagram_and_a_bad_one_is_not_fatal() {
         .spawn()
         .expect("spawn");
     let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
-    let mut ws = None;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        match stdout.next(Duration::from_secs(1)) {
-            Some(l) if l == "ready" => break,
-            Some(l) => {
-                if let Some(a) = l.strip_prefix("listening ws ") {
-                    ws = Some(a.to_owned());
-                }
-            }
-            None => {}
-        }
-    }
-    let mut c = Client::connect(&format!("ws://{}/", ws.expect("ws line")));
+    let seen = wait_ready(&mut child, &stdout, Duration::from_secs(20), None);
+    let mut c = Client::connect(&format!("ws://{}/", seen.ws()));
     let mut u = std::os::unix::net::UnixStream::connect(&unix).expect("connect");
     std::io::Write::write_all(&mut u, b"still serving\n").expect("write");
     drop(u);

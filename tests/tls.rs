@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::certs::{Leaf, TestCa, install};
 use common::{
     BIN, CONNECTION, Client, Got, KEY, PyClient, Server, UPGRADE, VERSION13, py_text, raw_tcp,
-    require_python_websockets, signal, upgrade_request, wait_exit,
+    require_python_websockets, serve_refused, serve_ws_only_command, signal, upgrade_request,
 };
 
 fn path_str(p: &Path) -> &str {
@@ -289,44 +289,8 @@ fn sighup_reloads_the_certificate_and_keeps_open_connections() {
 
 /// Runs `serve` with `args`; its exit status and stderr (bounded wait).
 fn serve_fails(args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--ws",
-            "127.0.0.1:0",
-            "--udp",
-            "off",
-            "--unix",
-            "off",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let st = wait_exit(&mut child, Duration::from_secs(10));
-    let Some(st) = st else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve {args:?} did not exit: it should refuse to start");
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(!out.contains("ready"), "started anyway: {out}");
-    (st.code().unwrap_or(-1), err)
+    let out = serve_refused(&mut serve_ws_only_command(args));
+    (out.status.code().unwrap_or(-1), out.stderr)
 }
 
 #[test]

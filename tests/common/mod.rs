@@ -7,15 +7,23 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod spawn;
+pub mod srv;
+
+// Not every test file uses every helper.
+#[allow(unused_imports)]
+pub use spawn::*;
+#[allow(unused_imports)]
+pub use srv::{Srv, id_from_greeting};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wsbroadcaster::client::{BlockingClient, ClientError};
@@ -89,22 +97,6 @@ impl Lines {
     }
 }
 
-/// Collects a child's stderr into a shared string (for log assertions and
-/// for failure messages).
-fn collect_stderr<R: Read + Send + 'static>(pipe: R) -> Arc<Mutex<String>> {
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    log
-}
-
 /// Sends a signal to a process by PID with the `kill` utility (procps/util-linux).
 pub fn signal(pid: u32, sig: &str) {
     let st = Command::new("kill")
@@ -128,21 +120,6 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// The `serve` command line for the given Unix socket path and extra flags,
-/// with ephemeral loopback ports.
-pub fn serve_command(unix: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .args(["--ws", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--unix"])
-        .arg(unix)
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
 /// A running server. Dropping it kills the process (by PID) and removes its
 /// socket file.
 pub struct Server {
@@ -152,7 +129,7 @@ pub struct Server {
     pub tls: bool,
     pub udp: SocketAddr,
     pub unix: PathBuf,
-    stderr: Arc<Mutex<String>>,
+    stderr: Log,
     _stdout: Lines,
     /// Remove the socket file on drop (not after a deliberate SIGKILL).
     remove_socket_on_drop: bool,
@@ -172,43 +149,17 @@ impl Server {
             .expect("spawn the wsbroadcaster binary");
         let stderr = collect_stderr(child.stderr.take().expect("stderr piped"));
         let stdout = Lines::spawn(child.stdout.take().expect("stdout piped"));
-        let (mut ws, mut udp, mut sock) = (None, None, None);
-        let mut tls = false;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(line) = stdout.next(left) else {
-                let _ = child.kill();
-                let st = child.wait();
-                std::thread::sleep(Duration::from_millis(50));
-                panic!(
-                    "server did not print `ready` (exit: {st:?}); stderr:\n{}",
-                    stderr.lock().unwrap_or_else(|e| e.into_inner())
-                );
-            };
-            if let Some(a) = line.strip_prefix("listening ws ") {
-                ws = Some(a.parse().expect("ws address"));
-            } else if let Some(a) = line.strip_prefix("listening wss ") {
-                ws = Some(a.parse().expect("wss address"));
-                tls = true;
-            } else if let Some(a) = line.strip_prefix("listening udp ") {
-                udp = Some(a.parse().expect("udp address"));
-            } else if let Some(p) = line.strip_prefix("listening unix ") {
-                sock = Some(PathBuf::from(p));
-            } else if line == "ready" {
-                break;
-            }
-        }
-        let unix_bound = sock.expect("a `listening unix` line");
+        let seen = wait_ready(&mut child, &stdout, Duration::from_secs(20), Some(&stderr));
+        let unix_bound = seen.unix.clone().expect("a `listening unix` line");
         assert_eq!(
             unix_bound, unix,
             "the server reports the socket path it was given"
         );
         Server {
             child,
-            ws: ws.expect("a `listening ws` line"),
-            tls,
-            udp: udp.expect("a `listening udp` line"),
+            ws: seen.ws(),
+            tls: seen.tls,
+            udp: seen.udp(),
             unix: unix_bound,
             stderr,
             _stdout: stdout,
@@ -236,23 +187,12 @@ impl Server {
 
     /// Everything the server has logged so far.
     pub fn log(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        log_text(&self.stderr)
     }
 
     /// Waits until the log contains `needle`.
     pub fn wait_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "the server log did not mention {needle:?} within {timeout:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_log(&self.stderr, needle, timeout);
     }
 
     /// The server's resident set size in KiB (/proc/PID/status VmRSS).
@@ -507,7 +447,7 @@ pub struct PyClient {
     child: Child,
     stdin: ChildStdin,
     out: Lines,
-    stderr: Arc<Mutex<String>>,
+    stderr: Log,
 }
 
 impl PyClient {
@@ -555,7 +495,7 @@ impl PyClient {
                 panic!(
                     "python client gave no answer within {timeout:?} (exit: {:?}); stderr:\n{}",
                     self.child.try_wait(),
-                    self.stderr.lock().unwrap_or_else(|e| e.into_inner())
+                    log_text(&self.stderr)
                 )
             }
         }

@@ -7,9 +7,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{BIN, Lines, signal, wait_exit};
+use crate::common::{BIN, Lines, signal, wait_exit, wait_ready};
 
 /// A running `serve`, killed by PID on drop.
 pub struct Serve {
@@ -43,26 +43,11 @@ impl Serve {
             .spawn()
             .expect("spawn sh -c exec wsbroadcaster serve");
         let stdout = Lines::spawn(child.stdout.take().expect("stdout"));
-        let (mut ws, mut udp) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Some(line) = stdout.next(left) else {
-                let _ = child.kill();
-                panic!("serve did not print `ready`: {:?}", child.wait());
-            };
-            if let Some(a) = line.strip_prefix("listening ws ") {
-                ws = Some(a.parse().expect("ws address"));
-            } else if let Some(a) = line.strip_prefix("listening udp ") {
-                udp = Some(a.parse().expect("udp address"));
-            } else if line == "ready" {
-                break;
-            }
-        }
+        let seen = wait_ready(&mut child, &stdout, Duration::from_secs(20), None);
         Serve {
             child,
-            ws: ws.expect("ws line"),
-            udp: udp.expect("udp line"),
+            ws: seen.ws(),
+            udp: seen.udp(),
             unix: unix.to_owned(),
             _stdout: stdout,
         }
