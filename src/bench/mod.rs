@@ -14,7 +14,8 @@
 //!   so each subscriber counts loss and reordering and the loop records the
 //!   delivery latency in a log-linear histogram.
 //!
-//! Files: `clients.rs` is the loop and the client state machine,
+//! Files: `clients.rs` is the loop (with `clients/`: one client's state
+//! machine, the connect and publish phases, the results),
 //! `publisher.rs` the UDP/Unix publishers, `payload.rs` the message format,
 //! `histogram.rs` the latency histogram, `report.rs` the summary and JSON
 //! line, `sys.rs` the /proc and rlimit helpers. Usage and what each figure
