@@ -33,62 +33,20 @@
 
 #![no_main]
 
-use std::sync::OnceLock;
+mod harness;
 
+use harness::{LIMITS, check_events, check_transmit, read_sizes_and_stream, strict};
 use libfuzzer_sys::fuzz_target;
-use wsbroadcaster::protocol::close::parse_close_payload;
 use wsbroadcaster::protocol::deflate::DeflateParams;
 use wsbroadcaster::protocol::frame::{FrameHeader, OpCode};
-use wsbroadcaster::protocol::{Connection, Event, Limits, MessageKind, ProtocolError, Role};
-
-const LIMITS: Limits = Limits {
-    max_frame: 4096,
-    max_message: 8192,
-    max_fragments: 16,
-};
+use wsbroadcaster::protocol::{Connection, Event, ProtocolError, Role};
 
 /// The message buffer may be reserved one byte past the limit while
 /// inflating; plus one control payload's capacity.
 const BUFFER_BOUND: usize = LIMITS.max_message + 1 + 128;
 
-fn strict() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("WSFUZZ_STRICT").is_some_and(|v| v != "0"))
-}
-
-// ----- driving the implementation -----
-
-/// Feeds one read through `receive_message` until it is used up, checking
-/// that each call stops exactly after a complete data message.
-fn receive_by_message(conn: &mut Connection, mut input: &[u8], events: &mut Vec<Event>) {
-    while !input.is_empty() {
-        let before = events.len();
-        let n = conn.receive_message(input, events);
-        assert!(n <= input.len(), "consumed {n} of {}", input.len());
-        let new = &events[before..];
-        let messages = new
-            .iter()
-            .filter(|e| matches!(e, Event::Message { .. }))
-            .count();
-        assert!(messages <= 1, "{messages} messages in one receive_message");
-        if n < input.len() {
-            assert!(n > 0, "no progress");
-            assert!(
-                matches!(new.last(), Some(Event::Message { .. })),
-                "stopped early without a message: {new:?}"
-            );
-            assert!(!conn.is_closed());
-        } else if messages == 1 && !conn.is_closed() {
-            // Input used up: the message, if any, must have been the last
-            // thing in it.
-            assert!(matches!(new.last(), Some(Event::Message { .. })));
-        }
-        input = &input[n..];
-    }
-}
-
-/// Feeds `stream` in reads of the given sizes (cycled) and checks the
-/// per-read invariants; returns the events and the transmitted bytes.
+/// Feeds `stream` to a fresh server connection with these deflate
+/// parameters (see [`harness::drive`]).
 fn drive(
     params: DeflateParams,
     stream: &[u8],
@@ -97,51 +55,14 @@ fn drive(
 ) -> (Vec<Event>, Vec<u8>) {
     let mut conn = Connection::new(Role::Server, LIMITS);
     conn.set_deflate(params);
-    let mut events = Vec::new();
-    let mut tx = Vec::new();
-    let mut pos = 0;
-    let mut i = 0;
-    while pos < stream.len() {
-        let n = sizes[i % sizes.len()].max(1).min(stream.len() - pos);
-        i += 1;
-        let before = events.len();
-        let was_closed = conn.is_closed();
-        if by_message {
-            receive_by_message(&mut conn, &stream[pos..pos + n], &mut events);
-        } else {
-            conn.receive(&stream[pos..pos + n], &mut events);
-        }
-        pos += n;
-        if was_closed {
-            assert_eq!(events.len(), before, "events after the connection closed");
-        }
-        let buffered = conn.buffered_bytes();
-        assert!(
-            buffered <= BUFFER_BOUND,
-            "buffered_bytes {buffered} > {BUFFER_BOUND}"
-        );
-        if events[before..]
-            .iter()
-            .any(|e| matches!(e, Event::Failed(_) | Event::Closed { .. }))
-        {
-            assert!(conn.is_closed());
-            assert!(!conn.can_send());
-        }
-        // Drain as a server loop would, at arbitrary points.
-        if i % 2 == 0 {
-            tx.extend(conn.take_transmit());
-        }
-    }
-    tx.extend(conn.take_transmit());
-    assert!(!conn.has_transmit());
-    if conn.is_closed() {
-        assert_eq!(
-            conn.buffered_bytes(),
-            0,
-            "a closed connection holds no buffers"
-        );
-    }
-    (events, tx)
+    let keep: harness::AfterMessage = |_, _| {};
+    harness::drive(
+        conn,
+        BUFFER_BOUND,
+        stream,
+        sizes,
+        by_message.then_some(keep),
+    )
 }
 
 /// Makes events comparable across splits where a known, reported
@@ -182,45 +103,6 @@ fn normalize_tx(tx: &[u8]) -> Vec<(OpCode, Vec<u8>)> {
     out
 }
 
-/// Decodes the transmitted bytes as server frames and checks them against
-/// the events.
-fn check_transmit(tx: &[u8], events: &[Event]) {
-    let mut pings = events.iter().filter_map(|e| match e {
-        Event::Ping(p) => Some(p),
-        _ => None,
-    });
-    let mut pos = 0;
-    let mut close = None;
-    while pos < tx.len() {
-        assert!(close.is_none(), "a frame after the close frame");
-        let (h, n) = FrameHeader::decode(&tx[pos..])
-            .expect("transmit decodes")
-            .expect("transmit holds whole frames");
-        assert!(h.mask.is_none(), "server frames are not masked");
-        assert!(h.fin && h.rsv == 0, "{h:?}");
-        let start = pos + n;
-        let end = start + h.len as usize;
-        assert!(end <= tx.len(), "truncated frame in transmit");
-        let payload = &tx[start..end];
-        pos = end;
-        match h.opcode {
-            OpCode::Pong => assert_eq!(Some(&payload.to_vec()), pings.next(), "pong payload"),
-            OpCode::Close => {
-                let frame = parse_close_payload(payload).expect("our close frame is valid");
-                close = Some(frame.code.map(|c| c.0));
-            }
-            other => panic!("server sent {other:?} unprompted"),
-        }
-    }
-    assert!(pings.next().is_none(), "a ping without its pong");
-    let expected_close = match events.last() {
-        Some(Event::Failed(err)) => Some(Some(err.close_code().0)),
-        Some(Event::Closed { code, .. }) => Some(code.map(|c| c.0)),
-        _ => None,
-    };
-    assert_eq!(close, expected_close, "close frame vs last event");
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&p, rest)) = data.split_first() else {
         return;
@@ -233,21 +115,9 @@ fuzz_target!(|data: &[u8]| {
         server_max_window_bits: 15,
         client_max_window_bits: 8 + (p & 0x07),
     };
-    let Some((&k, rest)) = rest.split_first() else {
+    let Some((sizes, stream)) = read_sizes_and_stream(rest) else {
         return;
     };
-    let k = (k % 16) as usize;
-    if rest.len() < 2 * k {
-        return;
-    }
-    let (size_bytes, stream) = rest.split_at(2 * k);
-    let mut sizes: Vec<usize> = size_bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]) as usize)
-        .collect();
-    if sizes.is_empty() {
-        sizes.push(stream.len());
-    }
 
     let (whole, whole_tx) = drive(params, stream, &[stream.len()], false);
     let (split, split_tx) = drive(params, stream, &sizes, false);
@@ -286,20 +156,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    for (i, e) in whole.iter().enumerate() {
-        match e {
-            Event::Message { kind, data } => {
-                assert!(data.len() <= LIMITS.max_message, "inflated past the limit");
-                if *kind == MessageKind::Text {
-                    assert!(std::str::from_utf8(data).is_ok(), "text is not UTF-8");
-                }
-            }
-            Event::Ping(p) | Event::Pong(p) => assert!(p.len() <= 125),
-            Event::Closed { .. } | Event::Failed(_) => {
-                assert_eq!(i + 1, whole.len(), "events after {e:?}");
-            }
-        }
-    }
+    check_events(&whole);
     check_transmit(&whole_tx, &whole);
 
     // Uncompressed messages are untouched by the extension: the same
