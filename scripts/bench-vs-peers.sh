@@ -6,6 +6,10 @@
 #
 #   scripts/bench-vs-peers.sh [RUNS] [extra run.sh options...]
 #
+# WSB_VARIANTS adds wsbroadcaster lines with extra serve flags, as
+# NAME=FLAGS separated by `;`, e.g.
+#   WSB_VARIANTS='wsb-wd50=--write-delay 50ms;wsb-wd100=--write-delay 100ms'
+#
 # Builds the release binary, writes a servers.conf with the harness's peers
 # plus wsbroadcaster, and runs the harness RUNS times (default 3), each into
 # its own results directory, printing where the summaries are.
@@ -18,10 +22,28 @@ if [ -z "${WSB_BENCH_SESSION:-}" ] && [ -r /proc/sys/kernel/sched_autogroup_enab
    && [ "$(cat /proc/sys/kernel/sched_autogroup_enabled)" = 1 ]; then
   WSB_BENCH_SESSION=1 exec setsid --wait "$0" "$@"
 fi
+raise_group=""
 if [ -n "${WSB_BENCH_SESSION:-}" ]; then
-  echo -15 2>/dev/null > /proc/self/autogroup \
-    || echo "bench-vs-peers: could not raise the autogroup priority: other sessions' jobs compete for the cores" >&2
+  if echo -15 2>/dev/null > /proc/self/autogroup; then
+    raise_group=1
+  else
+    echo "bench-vs-peers: could not raise the autogroup priority: other sessions' jobs compete for the cores" >&2
+  fi
 fi
+
+# The harness starts each server in a session (so an autogroup) of its own:
+# give every process below PID our group's priority as it appears.
+raise_descendants() {
+  local root="$1" pid g
+  while kill -0 "$root" 2>/dev/null; do
+    for pid in $(ps -e -o pid=,ppid= | awk -v r="$root" '{p[$1] = $2}
+        END { for (k in p) { x = k; while ((x in p) && x != r && x > 1) x = p[x]; if (x == r) print k } }'); do
+      g="$(cat "/proc/$pid/autogroup" 2>/dev/null)" || continue
+      case "$g" in *" nice -15") ;; *) echo -15 2>/dev/null > "/proc/$pid/autogroup" || true ;; esac
+    done
+    sleep 0.2
+  done
+}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 harness="${BENCH_HARNESS:-$root/../shared/bench}"
 runs="${1:-3}"
@@ -36,12 +58,25 @@ trap 'rm -f "$conf"' EXIT
 # Same flags for both lines except the client-message policy; UDP and Unix
 # ingress off so nothing else listens. The harness adds `taskset -c 0`.
 echo "wsbroadcaster | 9200 | $bin serve --ws 127.0.0.1:{port} --udp off --unix off | $bin serve --ws 127.0.0.1:{port} --udp off --unix off --client-messages echo" > "$conf"
+port=9210
+IFS=';' read -ra variants <<< "${WSB_VARIANTS:-}"
+for v in "${variants[@]}"; do
+  [ -n "$v" ] || continue
+  name="${v%%=*}" flags="${v#*=}"
+  echo "$name | $port | $bin serve --ws 127.0.0.1:{port} --udp off --unix off $flags | $bin serve --ws 127.0.0.1:{port} --udp off --unix off --client-messages echo $flags" >> "$conf"
+  port=$((port + 10))
+done
 grep -v '^[[:space:]]*#' "$harness/servers.conf" | grep -v '^[[:space:]]*$' | grep -v '^wsbroadcaster' >> "$conf"
 
 stamp="$(date -u +%Y%m%d-%H%M%S)"
 for i in $(seq 1 "$runs"); do
   out="$harness/results/$stamp-run$i"
   echo "== run $i of $runs -> $out (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-  (cd "$harness" && ./run.sh --conf "$conf" --out "$out" --ref uws "$@")
+  (cd "$harness" && exec ./run.sh --conf "$conf" --out "$out" --ref uws "$@") &
+  run_pid=$!
+  [ -z "$raise_group" ] || raise_descendants "$run_pid" &
+  watch_pid=$!
+  wait "$run_pid" || { kill "$watch_pid" 2>/dev/null; exit 1; }
+  wait "$watch_pid" 2>/dev/null || true
   echo "== run $i summary: $out/summary.md"
 done
