@@ -52,12 +52,22 @@ fn thousand_clients_each_get_every_broadcast_in_order() {
     let connected = t0.elapsed();
 
     // 100 broadcasts over the Unix socket (a reliable stream: any loss is
-    // the server's).
+    // the server's): the first half in one write, the rest one by one, so
+    // that they arrive while the server is in the middle of writing a
+    // previous one to the 1,000 clients (it looks at its sockets every 256
+    // connections written, and a message found then joins the queues of
+    // those not written yet).
     let mut publisher = UnixStream::connect(&server.unix).expect("connect the Unix socket");
-    let lines: String = (0..MESSAGES)
+    let lines: Vec<String> = (0..MESSAGES)
         .map(|i| format!("broadcast {i:03}\n"))
         .collect();
-    publisher.write_all(lines.as_bytes()).expect("publish");
+    publisher
+        .write_all(lines[..MESSAGES / 2].concat().as_bytes())
+        .expect("publish");
+    for line in &lines[MESSAGES / 2..] {
+        publisher.write_all(line.as_bytes()).expect("publish");
+        thread::sleep(Duration::from_micros(300));
+    }
 
     // Every client, read in parallel by the reader threads: exactly the 100
     // messages, in order.

@@ -41,6 +41,13 @@ impl PeerStream {
     }
 
     /// Reads (plaintext) bytes: `Ok(0)` at the end of the stream.
+    /// Plain TCP: a short read means the kernel's receive queue is empty
+    /// (a TLS read returns what one record decrypts to, which says nothing
+    /// about the socket).
+    pub(crate) fn is_plain(&self) -> bool {
+        self.tls.is_none()
+    }
+
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.tls {
             None => self.sock.read(buf),
