@@ -523,6 +523,12 @@ impl Server {
                 let env = part.envelope.as_ref().filter(|_| peer.recover);
                 if let (Some((at, f)), Some(p)) = (env, peer.pending.as_mut()) {
                     let stream = part.stream.unwrap_or(EVERYONE);
+                    if p.replayed_already(stream, *at) {
+                        if p.is_empty() {
+                            peer.pending = None;
+                        }
+                        return;
+                    }
                     if p.is_waiting(stream) {
                         // Redis is answering this client's join of the
                         // stream: hold its live messages until then.

@@ -67,6 +67,11 @@ pub(crate) struct Pending {
     budget: usize,
     /// Bytes held, all streams together.
     bytes: usize,
+    /// Streams answered from Redis through an offset this node may not
+    /// have delivered yet (its feed lags Redis): live messages up to it are
+    /// in the client's replay already and are skipped; the first one past
+    /// it ends the skip.
+    skips: Vec<(Box<str>, Position)>,
 }
 
 /// A stream's catch-up, ready to queue.
@@ -85,6 +90,7 @@ impl Pending {
             waiting: Vec::new(),
             budget,
             bytes: 0,
+            skips: Vec::new(),
         }
     }
 
@@ -104,7 +110,21 @@ impl Pending {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
+        self.waiting.is_empty() && self.skips.is_empty()
+    }
+
+    /// A live message of `stream` at `at`: true when the client got it
+    /// already, in a replay from Redis that reached past this node's feed.
+    pub(crate) fn replayed_already(&mut self, stream: &str, at: Position) -> bool {
+        let Some(i) = self.skips.iter().position(|(s, _)| **s == *stream) else {
+            return false;
+        };
+        let through = self.skips[i].1;
+        if at.epoch == through.epoch && at.offset <= through.offset {
+            return true;
+        }
+        self.skips.swap_remove(i);
+        false
     }
 
     /// Bytes held for all streams: they count toward the client's queued
@@ -172,6 +192,18 @@ impl Pending {
             ),
         };
         let (answered_epoch, answered_last) = (epoch, last);
+        if covered {
+            // Redis may have answered through messages this node's feed has
+            // not delivered yet: when they come, they are not news.
+            self.skips.retain(|(s, _)| **s != *w.stream);
+            self.skips.push((
+                w.stream.clone(),
+                Position {
+                    epoch: answered_epoch,
+                    offset: answered_last,
+                },
+            ));
+        }
         let mut held = w
             .held
             .into_iter()
@@ -284,10 +316,57 @@ mod tests {
                 "m10"
             ]
         );
+        // The node had delivered past the replay: the next live message
+        // (11) is news, and ends the skip.
+        assert!(!p.replayed_already("news", at(e, 11)));
         assert!(p.is_empty());
         assert_eq!(p.bytes(), 0);
         assert_eq!(p.budget(), (1 << 20) - 10);
         assert!(p.finish("news", Answer::Refused(Reset::TooOld)).is_none());
+    }
+
+    #[test]
+    fn what_the_replay_had_before_this_node_delivered_it_is_not_sent_twice() {
+        // Redis answers through 12 while this node's feed has delivered only
+        // up to 9 (held 7..=9): 10..=12 arrive live after the answer and are
+        // in the replay already; 13 is news.
+        let e = ep("0123456789ab");
+        let mut p = Pending::new(1 << 20);
+        p.wait("news", true, at(e, 6));
+        hold(&mut p, "news", e, 7..=9);
+        let f = p
+            .finish(
+                "news",
+                Answer::Replay {
+                    epoch: e,
+                    since: 1,
+                    frames: (2..=12).map(frame).collect(),
+                },
+            )
+            .unwrap();
+        let mut want: Vec<String> = (2..=12).map(|i| format!("m{i}")).collect();
+        want.push(r#"{"ch":"news","ep":"0123456789ab","off":12}"#.to_owned());
+        assert_eq!(shown(&f), want);
+        assert!(!p.is_empty(), "the skip is kept until the feed catches up");
+        for off in 10..=12 {
+            assert!(p.replayed_already("news", at(e, off)), "{off}");
+        }
+        assert!(!p.replayed_already("other", at(e, 13)));
+        assert!(!p.replayed_already("news", at(e, 13)));
+        assert!(p.is_empty());
+        // A new epoch ends a skip too.
+        p.wait("news", true, at(e, 13));
+        p.finish(
+            "news",
+            Answer::Replay {
+                epoch: e,
+                since: 13,
+                frames: vec![frame(14)],
+            },
+        )
+        .unwrap();
+        assert!(!p.replayed_already("news", at(ep("ffffffffffff"), 1)));
+        assert!(p.is_empty());
     }
 
     #[test]
