@@ -474,7 +474,6 @@ impl Server {
         }
     }
 
-    /// Reads a readable connection until `WouldBlock`.
     /// Reads until the socket is drained. `short_read_drains`: the event
     /// reported neither end of stream nor an error, so a plain TCP read that
     /// returns less than asked for has emptied the receive queue, and
