@@ -73,6 +73,7 @@ pub mod cli;
 pub mod client;
 pub mod client_tls;
 pub mod config_file;
+mod json;
 pub mod protocol;
 pub mod server;
 pub mod units;

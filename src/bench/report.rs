@@ -215,19 +215,7 @@ fn summary(args: &BenchArgs, r: &Results) -> String {
 
 fn json_str(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 2);
-    out.push('"');
-    for ch in v.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::json::push_string(&mut out, v);
     out
 }
 

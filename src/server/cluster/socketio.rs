@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 use rmpv::ValueRef;
 
+use crate::json::push_string;
 use crate::server::route::valid_channel_name;
 
 /// A decoded emitter packet.
@@ -135,7 +136,7 @@ fn write_json(out: &mut String, v: ValueRef<'_>) -> Result<(), String> {
         }
         ValueRef::F32(f) => write_float(out, f64::from(f)),
         ValueRef::F64(f) => write_float(out, f),
-        ValueRef::String(s) => write_str(out, s.as_str().ok_or("a string is not UTF-8")?),
+        ValueRef::String(s) => push_string(out, s.as_str().ok_or("a string is not UTF-8")?),
         ValueRef::Binary(_) => {
             return Err("binary arguments are not supported (no JSON form)".into());
         }
@@ -158,7 +159,7 @@ fn write_json(out: &mut String, v: ValueRef<'_>) -> Result<(), String> {
                 if i > 0 {
                     out.push(',');
                 }
-                write_str(out, k.as_str().ok_or("a map key is not UTF-8")?);
+                push_string(out, k.as_str().ok_or("a map key is not UTF-8")?);
                 out.push(':');
                 write_json(out, v)?;
             }
@@ -166,7 +167,7 @@ fn write_json(out: &mut String, v: ValueRef<'_>) -> Result<(), String> {
         }
         ValueRef::Ext(-1, data) => {
             let iso = timestamp_iso(data).ok_or("a malformed timestamp")?;
-            write_str(out, &iso);
+            push_string(out, &iso);
         }
         ValueRef::Ext(t, _) => return Err(format!("extension type {t} is not supported")),
     }
@@ -180,26 +181,6 @@ fn write_float(out: &mut String, f: f64) {
     } else {
         out.push_str("null");
     }
-}
-
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// The MessagePack timestamp extension (a JavaScript `Date`) as

@@ -18,6 +18,8 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
+use crate::json::push_string;
+
 use super::{Epoch, Position, Reset};
 use crate::protocol::MessageKind;
 
@@ -30,8 +32,8 @@ fn push_payload(out: &mut String, kind: MessageKind, payload: &[u8]) {
             // Text messages are valid UTF-8 (validated on receipt, or chosen
             // as text by the ingress because they are); be safe anyway.
             match std::str::from_utf8(payload) {
-                Ok(s) => push_json_string(out, s),
-                Err(_) => push_json_string(out, &String::from_utf8_lossy(payload)),
+                Ok(s) => push_string(out, s),
+                Err(_) => push_string(out, &String::from_utf8_lossy(payload)),
             }
         }
         MessageKind::Binary => {
@@ -40,33 +42,6 @@ fn push_payload(out: &mut String, kind: MessageKind, payload: &[u8]) {
             out.push('"');
         }
     }
-}
-
-/// Appends `s` as a JSON string (RFC 8259 §7).
-pub(crate) fn push_json_string(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
 }
 
 fn head(out: &mut String, stream: &str, epoch: &Epoch, offset: u64) {
@@ -125,13 +100,6 @@ mod tests {
 
     fn ep() -> Epoch {
         Epoch::parse("0123456789ab").unwrap()
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        let mut s = String::new();
-        push_json_string(&mut s, "a\"b\\c\nd\u{1}é\t");
-        assert_eq!(s, r#""a\"b\\c\nd\u0001é\t""#);
     }
 
     #[test]

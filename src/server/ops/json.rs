@@ -1,30 +1,13 @@
 //! A small JSON writer for the admin endpoint and the control socket.
 //!
 //! Everything we emit is flat objects of strings, integers and arrays of
-//! strings; forty lines of escaping (RFC 8259 §7) are less to audit than a
-//! serialisation framework, and allocate into one `String`.
+//! strings; a few lines over the crate's one string escaper (`crate::json`)
+//! are less to audit than a serialisation framework, and allocate into one
+//! `String`.
 
 use std::fmt::Write;
 
-/// Appends `s` as a JSON string: quotes, backslashes and control
-/// characters escaped (RFC 8259 §7); everything else as UTF-8.
-pub(crate) fn string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+use crate::json::push_string as string;
 
 /// An object being written: `Obj::new(out)`, fields, then [`Obj::end`].
 pub(crate) struct Obj<'a> {
