@@ -36,7 +36,7 @@ mod sockets;
 mod stats;
 mod stream;
 mod timers;
-mod tls;
+pub(crate) mod tls;
 
 use std::io::{self, Read};
 use std::net::SocketAddr;

@@ -389,17 +389,27 @@ impl<S: Write> Sink<'_, S> {
     /// Writes the session's records until none is left (`Ok(true)`) or the
     /// socket would block (`Ok(false)`).
     fn drain(&mut self) -> io::Result<bool> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(self.sock) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
+        write_records(self.conn, self.sock)
     }
+}
+
+/// Writes a TLS session's pending records to a non-blocking socket until
+/// none is left (`Ok(true)`) or the socket would block (`Ok(false)`). Shared
+/// by the server's connections and the `bench` tool's `wss://` clients.
+pub(crate) fn write_records<D>(
+    conn: &mut rustls::ConnectionCommon<D>,
+    sock: &mut impl Write,
+) -> io::Result<bool> {
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 impl<S: Write> Write for Sink<'_, S> {

@@ -204,19 +204,10 @@ impl Client {
 
     /// Writes the TLS session's records: `Ok(true)` once none is left.
     pub(super) fn write_tls(&mut self) -> io::Result<bool> {
-        let Some(tls) = self.tls.as_mut() else {
-            return Ok(true);
-        };
-        while tls.wants_write() {
-            match tls.write_tls(&mut self.stream) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        match self.tls.as_mut() {
+            Some(tls) => crate::server::tls::write_records(tls, &mut self.stream),
+            None => Ok(true),
         }
-        Ok(true)
     }
 
     /// Moves the connection's queued frames (pongs, close) to `out`.
