@@ -102,7 +102,9 @@ pub(crate) struct WsPeer {
     pub(crate) last_ping: Instant,
     /// Serial of the current deadline; older queue entries are stale.
     pub(crate) timer: Serial,
-    pub(crate) close: Option<CloseInfo>,
+    /// How the connection ended, once it has (boxed: an open connection
+    /// pays one pointer instead of 48 bytes).
+    pub(crate) close: Option<Box<CloseInfo>>,
 }
 
 /// What a peer needs from the loop while it handles input.
@@ -327,21 +329,21 @@ impl WsPeer {
                     Event::Ping(_) | Event::Pong(_) => {}
                     Event::Closed { code, reason } => {
                         if self.close.is_none() {
-                            self.close = Some(CloseInfo {
+                            self.close = Some(Box::new(CloseInfo {
                                 code: code.map_or(CloseCode::NO_STATUS.0, |c| c.0),
                                 reason,
                                 by: "client",
-                            });
+                            }));
                         }
                     }
                     Event::Failed(err) => {
                         cx.stats.protocol_errors += 1;
                         debug!("id={} protocol error: {err}", self.id);
-                        self.close = Some(CloseInfo {
+                        self.close = Some(Box::new(CloseInfo {
                             code: err.close_code().0,
                             reason: err.to_string(),
                             by: "server",
-                        });
+                        }));
                     }
                 }
             }
@@ -401,11 +403,11 @@ impl WsPeer {
                 self.held.clear();
                 if conn.close(code, reason).is_ok() {
                     self.out.push(Chunk::Owned(conn.take_transmit()));
-                    self.close = Some(CloseInfo {
+                    self.close = Some(Box::new(CloseInfo {
                         code: code.0,
                         reason: reason.to_owned(),
                         by: "server",
-                    });
+                    }));
                 }
                 Deadline::At(now + cfg.close_timeout)
             }
