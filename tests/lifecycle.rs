@@ -162,6 +162,35 @@ fn ping_interval_sends_pings_and_answered_pings_keep_the_client() {
     c.expect_text("still here");
 }
 
+/// With a handshake timeout shorter than the ping interval, the server keeps
+/// the handshake's timer entry as an early wake-up for an upgraded client
+/// instead of queuing a second one (docs/architecture.md): that wake-up
+/// neither closes the client nor pings it early, and the ping still comes
+/// on time.
+#[test]
+fn handshake_deadline_kept_as_early_wakeup_pings_on_time() {
+    let server = Server::start(&["--handshake-timeout", "500ms", "--ping-interval", "1500ms"]);
+    let mut c = server.client();
+    let t = Instant::now();
+    let mut pings = Vec::new();
+    while t.elapsed() < Duration::from_millis(3500) {
+        match c.next(Duration::from_millis(3500).saturating_sub(t.elapsed())) {
+            Got::Ping => pings.push(t.elapsed()),
+            Got::Timeout => break,
+            other => panic!("expected only pings, got {other:?} after {:?}", t.elapsed()),
+        }
+    }
+    assert!(!pings.is_empty(), "no ping within 3.5 s");
+    assert!(
+        pings[0] >= Duration::from_millis(1400) && pings[0] < Duration::from_millis(2600),
+        "first ping after ~1.5 s (not at the 0.5 s wake-up), got it after {:?}",
+        pings[0]
+    );
+    assert!(pings.len() >= 2, "pings keep coming: {pings:?}");
+    server.udp_send(b"still here");
+    c.expect_text("still here");
+}
+
 #[test]
 fn idle_timeout_closes_a_silent_client_with_1001() {
     let server = Server::start(&["--idle-timeout", "2s", "--ping-interval", "0"]);

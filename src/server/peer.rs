@@ -262,10 +262,7 @@ impl WsPeer {
                         );
                         let first = self.on_frames(&data[consumed..], cx, now);
                         match first {
-                            // The handshake deadline no longer applies.
-                            Deadline::Keep => self
-                                .liveness_deadline(cx.cfg)
-                                .map_or(Deadline::Clear, Deadline::At),
+                            Deadline::Keep => self.first_liveness_deadline(cx.cfg, now),
                             d => d,
                         }
                     }
@@ -424,6 +421,26 @@ impl WsPeer {
         match (idle, ping) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The deadline right after the upgrade, in place of the handshake's.
+    ///
+    /// The handshake's timer entry is still queued. When it is due no later
+    /// than the first liveness check (the defaults: 10 s against 30 s), it
+    /// is kept as an early wake-up instead of queuing a second entry:
+    /// [`Self::on_deadline`] finds nothing due then and schedules the real
+    /// check from `last_read`, as it does for any early wake-up. An idle
+    /// connection so holds one timer entry, not two.
+    fn first_liveness_deadline(&self, cfg: &ServerConfig, now: Instant) -> Deadline {
+        match self.liveness_deadline(cfg) {
+            None => Deadline::Clear,
+            // `last_read` is `now`, and the handshake entry is due at
+            // most `handshake_timeout` after it.
+            Some(at) if at.saturating_duration_since(now) >= cfg.handshake_timeout => {
+                Deadline::Keep
+            }
+            Some(at) => Deadline::At(at),
         }
     }
 
