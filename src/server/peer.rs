@@ -16,7 +16,7 @@ use super::route::{ConnId, channels_from_query};
 use super::slow::HeldSet;
 use super::stats::Stats;
 use super::stream::PeerStream;
-use super::timers::Serial;
+use super::timers::{Serial, Tick};
 use crate::protocol::deflate::{ServerDeflate, negotiate};
 use crate::protocol::handshake::Progress;
 use crate::protocol::handshake::server::{
@@ -98,8 +98,10 @@ pub(crate) struct WsPeer {
     /// pong, a close, a catch-up) or the socket became writable again: flush
     /// at the end of this turn even inside a `--write-delay` window.
     pub(crate) urgent: bool,
-    pub(crate) last_read: Instant,
-    pub(crate) last_ping: Instant,
+    /// When bytes last arrived and when we last pinged (8-byte `Tick`s:
+    /// every idle connection carries them).
+    pub(crate) last_read: Tick,
+    pub(crate) last_ping: Tick,
     /// Serial of the current deadline; older queue entries are stale.
     pub(crate) timer: Serial,
     /// How the connection ended, once it has (boxed: an open connection
@@ -154,8 +156,8 @@ impl WsPeer {
             writable_interest: false,
             dirty: false,
             urgent: false,
-            last_read: now,
-            last_ping: now,
+            last_read: Tick::from_instant(now),
+            last_ping: Tick::from_instant(now),
             timer: 0,
             close: None,
             deflate: PeerDeflate::Off,
@@ -169,7 +171,7 @@ impl WsPeer {
 
     /// Handles bytes read from the socket.
     pub(crate) fn on_bytes(&mut self, data: &[u8], cx: &mut PeerCx<'_>, now: Instant) -> Deadline {
-        self.last_read = now;
+        self.last_read = Tick::from_instant(now);
         match &mut self.state {
             PeerState::Handshake { parser, reject } => {
                 let reject = *reject;
@@ -415,9 +417,10 @@ impl WsPeer {
     /// The next liveness check for an open connection, if pings or the idle
     /// timeout are enabled.
     pub(crate) fn liveness_deadline(&self, cfg: &ServerConfig) -> Option<Instant> {
-        let idle = (!cfg.idle_timeout.is_zero()).then(|| self.last_read + cfg.idle_timeout);
+        let last_read = self.last_read.instant();
+        let idle = (!cfg.idle_timeout.is_zero()).then(|| last_read + cfg.idle_timeout);
         let ping = (!cfg.ping_interval.is_zero())
-            .then(|| self.last_read.max(self.last_ping) + cfg.ping_interval);
+            .then(|| self.last_read.max(self.last_ping).instant() + cfg.ping_interval);
         match (idle, ping) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -460,17 +463,18 @@ impl WsPeer {
             }
             PeerState::Open(conn) => {
                 if !cfg.idle_timeout.is_zero()
-                    && now.duration_since(self.last_read) >= cfg.idle_timeout
+                    && now.duration_since(self.last_read.instant()) >= cfg.idle_timeout
                 {
                     warn!("id={} silent for {:?}: closing", self.id, cfg.idle_timeout);
                     return Some(self.close(CloseCode::GOING_AWAY, "idle timeout", cfg, now));
                 }
                 if !cfg.ping_interval.is_zero()
-                    && now.duration_since(self.last_read.max(self.last_ping)) >= cfg.ping_interval
+                    && now.duration_since(self.last_read.max(self.last_ping).instant())
+                        >= cfg.ping_interval
                 {
                     let _ = conn.send_ping(b"");
                     self.out.push(Chunk::Owned(conn.take_transmit()));
-                    self.last_ping = now;
+                    self.last_ping = Tick::from_instant(now);
                 }
                 Some(
                     self.liveness_deadline(cfg)
