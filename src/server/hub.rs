@@ -655,7 +655,7 @@ impl Server {
         if !peer.recover {
             return;
         }
-        let since = std::mem::take(&mut peer.since);
+        let since = peer.since.take().map(|s| *s).unwrap_or_default();
         // Half the queue limit at most over all its streams, so a catch-up
         // never makes the client a slow consumer by itself.
         let mut budget = self.cfg.max_queued_bytes / 2;

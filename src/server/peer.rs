@@ -78,8 +78,9 @@ pub(crate) struct WsPeer {
     /// Opted in to recovery (`?recover=1` or `since=`): gets envelopes.
     pub(crate) recover: bool,
     /// The `since=` positions of the upgrade request, until the client has
-    /// joined the history (empty, no allocation, otherwise).
-    pub(crate) since: Box<[Since]>,
+    /// joined the history (`None` otherwise; boxed twice to keep this one
+    /// pointer wide in every connection).
+    pub(crate) since: Option<Box<Box<[Since]>>>,
     pub(crate) state: PeerState,
     pub(crate) out: Outbound,
     /// Messages held aside by a slow-consumer policy while it is behind.
@@ -144,7 +145,7 @@ impl WsPeer {
             id,
             channels: Box::default(),
             recover: false,
-            since: Box::default(),
+            since: None,
             held: HeldSet::default(),
             pending: None,
             seen: 0,
@@ -220,7 +221,7 @@ impl WsPeer {
                         match recovery_from_query(value.query(), &self.channels, history_on) {
                             Ok(Some(since)) => {
                                 self.recover = true;
-                                self.since = since;
+                                self.since = (!since.is_empty()).then(|| Box::new(since));
                             }
                             Ok(None) => {}
                             Err(e) => {
