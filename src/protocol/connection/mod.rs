@@ -114,8 +114,9 @@ enum Rx {
         opcode: OpCode,
         fin: bool,
         mask: Option<[u8; 4]>,
-        /// Payload bytes read so far (the mask phase).
-        done: u64,
+        /// Payload bytes read so far, modulo 4: where in the masking key
+        /// the next byte is (one byte instead of a count of eight).
+        phase: u8,
         /// Payload bytes still to come.
         remaining: u64,
     },

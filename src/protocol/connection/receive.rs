@@ -248,7 +248,7 @@ impl Connection {
             opcode: h.opcode,
             fin: h.fin,
             mask: h.mask,
-            done: 0,
+            phase: 0,
             remaining: h.len,
         };
         if h.len == 0 {
@@ -314,7 +314,7 @@ impl Connection {
         let Rx::Payload {
             opcode,
             mask,
-            done,
+            phase: key_phase,
             remaining,
             ..
         } = &mut self.rx
@@ -322,8 +322,8 @@ impl Connection {
             unreachable!("read_payload outside a payload")
         };
         let take = (*remaining).min(input.len() as u64) as usize;
-        let phase = (*done % 4) as usize;
-        *done += take as u64;
+        let phase = usize::from(*key_phase);
+        *key_phase = ((phase + take) % 4) as u8;
         *remaining -= take as u64;
         let (opcode, mask, finished) = (*opcode, *mask, *remaining == 0);
 
