@@ -302,7 +302,7 @@ impl Server {
             slice_events: Some(Events::with_capacity(256)),
             write_due: None,
             stats: Stats::default(),
-            routes: Routes::default(),
+            routes: Routes::new(node),
             targets: Vec::new(),
             deflaters: hub::SharedDeflaters::default(),
             ids: IdGen::new(node),

@@ -78,6 +78,11 @@ impl ConnId {
     pub fn node(&self) -> NodeId {
         self.node
     }
+
+    /// The connection's number within its node.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 impl fmt::Display for ConnId {
