@@ -102,8 +102,8 @@ mod tests {
 
     #[test]
     fn tick_round_trips_an_instant() {
-        let t0 = Instant::now();
-        let _ = Tick::from_instant(t0); // the epoch is at or before t0 now
+        let _ = Tick::from_instant(Instant::now()); // sets the epoch if unset
+        let t0 = Instant::now(); // so this is at or after it
         for later in [
             t0,
             t0 + Duration::from_nanos(1),
@@ -112,6 +112,10 @@ mod tests {
             let tick = Tick::from_instant(later);
             assert_eq!(tick.instant(), later);
             assert!(tick < Tick::from_instant(later + Duration::from_nanos(1)));
+        }
+        // An instant from before the epoch maps to it.
+        if let Some(before) = epoch().checked_sub(Duration::from_secs(1)) {
+            assert_eq!(Tick::from_instant(before), Tick(0));
         }
     }
 }
