@@ -173,16 +173,16 @@ fn handshake_deadline_kept_as_early_wakeup_pings_on_time() {
     let mut c = server.client();
     let t = Instant::now();
     let mut pings = Vec::new();
-    while t.elapsed() < Duration::from_millis(3500) {
-        match c.next(Duration::from_millis(3500).saturating_sub(t.elapsed())) {
+    while t.elapsed() < Duration::from_millis(5000) {
+        match c.next(Duration::from_millis(5000).saturating_sub(t.elapsed())) {
             Got::Ping => pings.push(t.elapsed()),
             Got::Timeout => break,
             other => panic!("expected only pings, got {other:?} after {:?}", t.elapsed()),
         }
     }
-    assert!(!pings.is_empty(), "no ping within 3.5 s");
+    assert!(!pings.is_empty(), "no ping within 5 s");
     assert!(
-        pings[0] >= Duration::from_millis(1400) && pings[0] < Duration::from_millis(2600),
+        pings[0] >= Duration::from_millis(1400) && pings[0] < Duration::from_secs(3),
         "first ping after ~1.5 s (not at the 0.5 s wake-up), got it after {:?}",
         pings[0]
     );
