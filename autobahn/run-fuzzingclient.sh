@@ -32,10 +32,11 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf '[autobahn] %s\n' "$*" >&2; }
+# shellcheck source=autobahn/lib.sh
+. "$HERE/lib.sh"
 
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    usage
     exit 2
 fi
 URL="$1"
@@ -79,63 +80,13 @@ while True:
 EOF
 
 # --- wstest ------------------------------------------------------------------
-AUTOBAHN_HOME="${AUTOBAHN_HOME:-/opt/autobahn}"
-WSTEST="${WSTEST:-$AUTOBAHN_HOME/wstest}"
-if ! [ -x "$WSTEST" ]; then
-    log "wstest not found at $WSTEST; installing into $AUTOBAHN_HOME"
-    WSTEST="$(AUTOBAHN_HOME="$AUTOBAHN_HOME" bash "$HERE/install.sh" | sed -n 's/^wstest: //p' | tail -n1)"
-    [ -x "$WSTEST" ] || { log "install failed"; exit 4; }
-fi
+find_wstest
 
 # --- spec, from the template ---------------------------------------------------
-# Prints "<agent>\t<report dir>"; the report dir is created, the spec written into it.
-RESOLVED=$(python3 - "$TEMPLATE" "$URL" "$CASES" "${AUTOBAHN_AGENT:-}" "${AUTOBAHN_EXCLUDE:-}" \
-    "${AUTOBAHN_SKIP_DEFLATE:-}" "${AUTOBAHN_REPORT_DIR:-}" <<'EOF'
-import json, os, sys
-template, url, cases, agent, exclude, skip_deflate, report_dir = sys.argv[1:8]
-DEFLATE = ["12.*", "13.*"]  # permessage-deflate groups (RFC 7692)
-def patterns(s):
-    s = s.strip()
-    if s.startswith("["):
-        return json.loads(s)
-    return [p.strip() for p in s.split(",") if p.strip()]
-with open(template) as f:
-    spec = json.load(f)
-spec.pop("_comment", None)
-# outdir: explicit, else the template's, relative to the template's folder.
-outdir = report_dir or os.path.join(os.path.dirname(os.path.abspath(template)),
-                                    spec.get("outdir", "reports/server"))
-outdir = os.path.abspath(outdir)
-os.makedirs(outdir, exist_ok=True)
-server = dict((spec.get("servers") or [{}])[0])
-server["agent"] = agent or server.get("agent") or "testee"
-server["url"] = url
-spec["servers"] = [server]
-spec["outdir"] = outdir
-if patterns(cases):
-    spec["cases"] = patterns(cases)
-spec["cases"] = spec.get("cases") or ["*"]
-ex = list(spec.get("exclude-cases", []))
-ex += [p for p in patterns(exclude) if p not in ex]
-if skip_deflate == "1":
-    ex += [p for p in DEFLATE if p not in ex]
-elif skip_deflate == "0":
-    ex = [p for p in ex if p not in DEFLATE]
-spec["exclude-cases"] = ex
-spec.setdefault("exclude-agent-cases", {})
-with open(os.path.join(outdir, "fuzzingclient.json"), "w") as f:
-    json.dump(spec, f, indent=2)
-    f.write("\n")
-sys.stderr.write("[autobahn] spec %s/fuzzingclient.json (from %s): cases=%s exclude=%s agent=%s url=%s\n"
-                 % (outdir, template, ",".join(spec["cases"]), ",".join(ex), server["agent"], url))
-print("%s\t%s" % (server["agent"], outdir))
-EOF
-) || { log "cannot build the spec from $TEMPLATE"; exit 2; }
-IFS=$'\t' read -r AGENT REPORT_DIR <<<"$RESOLVED"
+build_spec fuzzingclient "$TEMPLATE" "$URL" "$CASES" "${AUTOBAHN_AGENT:-}" "${AUTOBAHN_EXCLUDE:-}" \
+    "${AUTOBAHN_SKIP_DEFLATE:-}" "${AUTOBAHN_REPORT_DIR:-}"
 SPEC="$REPORT_DIR/fuzzingclient.json"
-# Stale results from an earlier run must not be summarized as this one's.
-find "$REPORT_DIR" -maxdepth 1 -type f \( -name 'index.json' -o -name 'index.html' \
-    -o -name '*_case_*.json' -o -name '*_case_*.html' \) -delete
+clear_reports "$REPORT_DIR"
 
 # --- run, bounded, with per-group progress ------------------------------------
 LOG="$REPORT_DIR/wstest.log"
@@ -147,16 +98,7 @@ cleanup() { if kill -0 "$WSPID" 2>/dev/null; then kill "$WSPID" 2>/dev/null || t
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
-group=""
-while kill -0 "$WSPID" 2>/dev/null; do
-    cur=$(tail -n 20 "$LOG" 2>/dev/null | sed -n 's/^Running test case ID \([0-9.]*\) .*/\1/p' | tail -n1)
-    g="${cur%%.*}"
-    if [ -n "$g" ] && [ "$g" != "$group" ]; then
-        log "$(printf '+%4ds' $(($(date +%s) - START))) group $g (case $cur)"
-        group="$g"
-    fi
-    sleep 1
-done
+follow_groups "$WSPID" "$LOG" "$START"
 set +e
 wait "$WSPID"; rc=$?
 set -e
@@ -172,14 +114,8 @@ fi
 
 # wstest announces how many cases it will run; fewer in the report fails the bar.
 EXPECT=$(sed -n 's/^Ok, will run \([0-9]*\) test cases.*/\1/p' "$LOG" | head -n1)
-SUMARGS=()
-[ -n "$EXPECT" ] && SUMARGS+=(--expect "$EXPECT")
-[ "${AUTOBAHN_STRICT:-0}" = 1 ] && SUMARGS+=(--strict)
-[ "${AUTOBAHN_FAIL_UNIMPLEMENTED:-0}" = 1 ] && SUMARGS+=(--fail-unimplemented)
-# shellcheck disable=SC2206  # word splitting of the extra flags is intended
-[ -n "${AUTOBAHN_SUMMARY_ARGS:-}" ] && SUMARGS+=($AUTOBAHN_SUMMARY_ARGS)
 set +e
-python3 "$HERE/summarize.py" "$REPORT_DIR" --agent "$AGENT" "${SUMARGS[@]}"
+summarize "$REPORT_DIR" --agent "$AGENT" ${EXPECT:+--expect "$EXPECT"}
 src=$?
 set -e
 log "report: $REPORT_DIR/index.html (wall time ${ELAPSED}s)"

@@ -43,10 +43,11 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf '[autobahn] %s\n' "$*" >&2; }
+# shellcheck source=autobahn/lib.sh
+. "$HERE/lib.sh"
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+    usage
     exit 2
 fi
 
@@ -58,20 +59,8 @@ TIMEOUT="${AUTOBAHN_TIMEOUT:-5400}"
 WEBPORT="${AUTOBAHN_WEBPORT:-0}"
 CTL=(python3 "$HERE/fuzzingserver-ctl.py" "$URL")
 
-port_open() {
-    python3 -c 'import socket,sys
-try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-except OSError: sys.exit(1)' "$PORT"
-}
-
 # --- wstest ------------------------------------------------------------------
-AUTOBAHN_HOME="${AUTOBAHN_HOME:-/opt/autobahn}"
-WSTEST="${WSTEST:-$AUTOBAHN_HOME/wstest}"
-if ! [ -x "$WSTEST" ]; then
-    log "wstest not found at $WSTEST; installing into $AUTOBAHN_HOME"
-    WSTEST="$(AUTOBAHN_HOME="$AUTOBAHN_HOME" bash "$HERE/install.sh" | sed -n 's/^wstest: //p' | tail -n1)"
-    [ -x "$WSTEST" ] || { log "install failed"; exit 4; }
-fi
+find_wstest
 
 if [ "${1:-}" = --self-test ]; then
     shift
@@ -79,56 +68,16 @@ if [ "${1:-}" = --self-test ]; then
     set -- "$WSTEST" -m testeeclient -w "$URL" -i "$AGENT"
 fi
 
-if port_open; then
+if port_open "$PORT"; then
     log "127.0.0.1:$PORT is already in use; set AUTOBAHN_PORT"
     exit 3
 fi
 
 # --- spec, from the template ---------------------------------------------------
-# Prints the report dir; it is created and the spec written into it.
-REPORT_DIR=$(python3 - "$TEMPLATE" "$URL" "${AUTOBAHN_CASES:-}" "${AUTOBAHN_EXCLUDE:-}" \
-    "${AUTOBAHN_SKIP_DEFLATE:-}" "${AUTOBAHN_REPORT_DIR:-}" <<'EOF'
-import json, os, sys
-template, url, cases, exclude, skip_deflate, report_dir = sys.argv[1:7]
-DEFLATE = ["12.*", "13.*"]  # permessage-deflate groups (RFC 7692)
-def patterns(s):
-    s = s.strip()
-    if s.startswith("["):
-        return json.loads(s)
-    return [p.strip() for p in s.split(",") if p.strip()]
-with open(template) as f:
-    spec = json.load(f)
-spec.pop("_comment", None)
-# outdir: explicit, else the template's, relative to the template's folder.
-outdir = report_dir or os.path.join(os.path.dirname(os.path.abspath(template)),
-                                    spec.get("outdir", "reports/client"))
-outdir = os.path.abspath(outdir)
-os.makedirs(outdir, exist_ok=True)
-spec["url"] = url
-spec["outdir"] = outdir
-if patterns(cases):
-    spec["cases"] = patterns(cases)
-spec["cases"] = spec.get("cases") or ["*"]
-ex = list(spec.get("exclude-cases", []))
-ex += [p for p in patterns(exclude) if p not in ex]
-if skip_deflate == "1":
-    ex += [p for p in DEFLATE if p not in ex]
-elif skip_deflate == "0":
-    ex = [p for p in ex if p not in DEFLATE]
-spec["exclude-cases"] = ex
-spec.setdefault("exclude-agent-cases", {})
-with open(os.path.join(outdir, "fuzzingserver.json"), "w") as f:
-    json.dump(spec, f, indent=2)
-    f.write("\n")
-sys.stderr.write("[autobahn] spec %s/fuzzingserver.json (from %s): cases=%s exclude=%s url=%s\n"
-                 % (outdir, template, ",".join(spec["cases"]), ",".join(ex), url))
-print(outdir)
-EOF
-) || { log "cannot build the spec from $TEMPLATE"; exit 2; }
+build_spec fuzzingserver "$TEMPLATE" "$URL" "${AUTOBAHN_CASES:-}" "" "${AUTOBAHN_EXCLUDE:-}" \
+    "${AUTOBAHN_SKIP_DEFLATE:-}" "${AUTOBAHN_REPORT_DIR:-}"
 SPEC="$REPORT_DIR/fuzzingserver.json"
-# Stale results from an earlier run must not be summarized as this one's.
-find "$REPORT_DIR" -maxdepth 1 -type f \( -name 'index.json' -o -name 'index.html' \
-    -o -name '*_case_*.json' -o -name '*_case_*.html' \) -delete
+clear_reports "$REPORT_DIR"
 
 # --- start the fuzzingserver (loopback only), bounded --------------------------
 LOG="$REPORT_DIR/wstest.log"
@@ -147,27 +96,17 @@ trap stop_all EXIT
 trap 'stop_all; exit 130' INT TERM
 
 for _ in $(seq 1 150); do
-    port_open && break
+    port_open "$PORT" && break
     kill -0 "$SRVPID" 2>/dev/null || break
     sleep 0.2
 done
-if ! port_open; then
+if ! port_open "$PORT"; then
     log "fuzzingserver did not start; log:"
     cat "$LOG" >&2
     exit 4
 fi
 COUNT="$("${CTL[@]}" count)"
 log "fuzzingserver (pid $SRVPID) on $URL: $COUNT cases; log $LOG"
-
-summarize() {
-    local args=("$REPORT_DIR")
-    [ -n "${1:-}" ] && args+=(--agent "$1" --expect "$COUNT")
-    [ "${AUTOBAHN_STRICT:-0}" = 1 ] && args+=(--strict)
-    [ "${AUTOBAHN_FAIL_UNIMPLEMENTED:-0}" = 1 ] && args+=(--fail-unimplemented)
-    # shellcheck disable=SC2206  # word splitting of the extra flags is intended
-    [ -n "${AUTOBAHN_SUMMARY_ARGS:-}" ] && args+=($AUTOBAHN_SUMMARY_ARGS)
-    python3 "$HERE/summarize.py" "${args[@]}"
-}
 
 # --- interactive mode: just serve ----------------------------------------------
 if [ $# -eq 0 ]; then
@@ -182,7 +121,7 @@ EOF
     finish() {
         stop_all
         trap - EXIT INT TERM
-        if [ -f "$REPORT_DIR/index.json" ]; then summarize; else log "no report (no client called updateReports)"; fi
+        if [ -f "$REPORT_DIR/index.json" ]; then summarize "$REPORT_DIR"; else log "no report (no client called updateReports)"; fi
     }
     trap 'finish; exit $?' INT TERM
     set +e
@@ -198,16 +137,7 @@ log "client: $* (AUTOBAHN_URL=$URL AUTOBAHN_AGENT=$AGENT); output: $REPORT_DIR/c
 START=$(date +%s)
 timeout -k 10 "$TIMEOUT" "$@" >"$REPORT_DIR/client.log" 2>&1 &
 CLIPID=$!
-group=""
-while kill -0 "$CLIPID" 2>/dev/null; do
-    cur=$(tail -n 20 "$LOG" 2>/dev/null | sed -n 's/^Running test case ID \([0-9.]*\) .*/\1/p' | tail -n1)
-    g="${cur%%.*}"
-    if [ -n "$g" ] && [ "$g" != "$group" ]; then
-        log "$(printf '+%4ds' $(($(date +%s) - START))) group $g (case $cur)"
-        group="$g"
-    fi
-    sleep 1
-done
+follow_groups "$CLIPID" "$LOG" "$START"
 set +e
 wait "$CLIPID"; crc=$?
 set -e
@@ -232,7 +162,7 @@ stop_all
 trap - EXIT INT TERM
 
 set +e
-summarize "$AGENT"
+summarize "$REPORT_DIR" --agent "$AGENT" --expect "$COUNT"
 src=$?
 set -e
 log "report: $REPORT_DIR/index.html (client wall time ${ELAPSED}s)"

@@ -46,8 +46,10 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
+# shellcheck source=autobahn/lib.sh
+. "$HERE/lib.sh"
+# This script's own lines say where they come from.
 log() { printf '[autobahn/run] %s\n' "$*" >&2; }
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; }
 
 MODE="${1:-all}"
 case "$MODE" in
@@ -72,12 +74,6 @@ export AUTOBAHN_TIMEOUT="${AUTOBAHN_TIMEOUT:-2400}"
 
 # Seconds since $1 (a `date +%s` stamp).
 since() { echo $(($(date +%s) - $1)); }
-
-port_open() {
-    python3 -c 'import socket,sys
-try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-except OSError: sys.exit(1)' "$1"
-}
 
 RUN_START=$(date +%s)
 cd "$ROOT"
@@ -171,8 +167,7 @@ run_server_part() {
     local dir="$HERE/reports/$part"
     mkdir -p "$dir"
     # No stale report may outlive a run that fails before wstest starts.
-    find "$dir" -maxdepth 1 -type f \( -name 'index.json' -o -name 'index.html' \
-        -o -name '*_case_*.json' -o -name '*_case_*.html' \) -delete
+    clear_reports "$dir"
     if port_open "$port"; then
         log "127.0.0.1:$port is already in use (not by this run); set AUTOBAHN_SERVER_PORT / AUTOBAHN_TLS_PORT"
         return 3
