@@ -8,19 +8,18 @@
 
 mod common;
 mod redis_server;
-mod support;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Got, INSTALL_HINT, Lines, root, wait_exit, wait_until};
+use common::rpc::{field, rpc, stat};
+use common::{Client, Got, INSTALL_HINT, Lines, Srv, root, wait_exit, wait_until};
 use redis_server::{Redis, require_redis};
 use rmpv::Value;
-use support::Srv;
 
 // ---------------------------------------------------------------------------
 // Nodes and clients.
@@ -65,45 +64,6 @@ fn open(n: &Srv, query: &str) -> (Client, String) {
         .unwrap_or_else(|| panic!("not an id greeting: {greeting}"))
         .to_owned();
     (c, id)
-}
-
-/// One MessagePack-RPC call; the result (panics on an error response).
-fn rpc(n: &Srv, method: &str, params: Vec<Value>) -> Value {
-    let addr: SocketAddr = n.rpc.expect("started with --rpc");
-    let mut s = TcpStream::connect(addr).expect("connect to the RPC port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = Value::Array(vec![
-        0.into(),
-        1.into(),
-        method.into(),
-        Value::Array(params),
-    ]);
-    let mut buf = Vec::new();
-    rmpv::encode::write_value(&mut buf, &req).unwrap();
-    s.write_all(&buf).expect("send the RPC request");
-    let resp = rmpv::decode::read_value(&mut s).expect("read the RPC response");
-    let Value::Array(items) = resp else {
-        panic!("not a response: {resp}");
-    };
-    assert_eq!(items[2], Value::Nil, "RPC {method} failed: {}", items[2]);
-    items[3].clone()
-}
-
-fn field(map: &Value, name: &str) -> Value {
-    let Value::Map(entries) = map else {
-        panic!("not a map: {map}");
-    };
-    entries
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(name))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("no {name} in {map}"))
-}
-
-fn stat(n: &Srv, name: &str) -> u64 {
-    field(&rpc(n, "stats", vec![]), name)
-        .as_u64()
-        .unwrap_or_else(|| panic!("{name} is not a number"))
 }
 
 fn free_port() -> u16 {

@@ -9,7 +9,6 @@
 
 mod common;
 mod redis_server;
-mod support;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -18,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, Got};
+use common::rpc::stat;
+use common::{Client, Got, Srv};
 use redis_server::Redis;
-use support::Srv;
 
 fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let pat = format!("\"{key}\":");
@@ -288,36 +287,6 @@ fn shared_history_recovers_on_another_node_exactly_what_was_missed() {
         "1",
     ]);
     assert!(last.starts_with("0-103"), "{last}");
-}
-
-/// One counter from a node's `stats()` (MessagePack-RPC; the node was
-/// started with `--rpc 127.0.0.1:0`).
-fn stat(n: &Srv, name: &str) -> u64 {
-    use rmpv::Value;
-    let addr = n.rpc.expect("started with --rpc");
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the RPC port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let req = Value::Array(vec![
-        0.into(),
-        1.into(),
-        "stats".into(),
-        Value::Array(vec![]),
-    ]);
-    let mut buf = Vec::new();
-    rmpv::encode::write_value(&mut buf, &req).unwrap();
-    s.write_all(&buf).expect("send the RPC request");
-    let resp = rmpv::decode::read_value(&mut s).expect("read the RPC response");
-    let Value::Array(items) = resp else {
-        panic!("not a response: {resp}");
-    };
-    let Value::Map(entries) = &items[3] else {
-        panic!("not a map: {}", items[3]);
-    };
-    entries
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(name))
-        .and_then(|(_, v)| v.as_u64())
-        .unwrap_or_else(|| panic!("no counter {name}"))
 }
 
 const SHARED: [&str; 3] = ["--redis-history", "--rpc", "127.0.0.1:0"];
