@@ -108,6 +108,30 @@ fn expect_all(clients: &mut [(&str, Client)], who: &[usize], want: &str) {
     }
 }
 
+/// Two nodes on `url` with a 300 ms heartbeat, a 2 s stall timeout and
+/// `extra` flags, both ready, and a client on each (`a0`, `b0`) that has got
+/// a message published on A. Returns the nodes, the clients and a0's id.
+fn watched_pair(url: &str, extra: &[&str]) -> (Srv, Srv, Vec<(&'static str, Client)>, String) {
+    let mut watched = vec![
+        "--cluster-heartbeat",
+        "300ms",
+        "--cluster-stall-timeout",
+        "2s",
+    ];
+    watched.extend_from_slice(extra);
+    let flags = node_flags(url, &watched);
+    let a = Srv::start(&flags);
+    let b = Srv::start(&flags);
+    wait_ready(&a);
+    wait_ready(&b);
+    let (a0, a0_id) = open(&a, "");
+    let (b0, _) = open(&b, "");
+    let mut cl = vec![("a0", a0), ("b0", b0)];
+    a.udp_send(b"before");
+    expect_all(&mut cl, &[0, 1], "before");
+    (a, b, cl, a0_id)
+}
+
 // ---------------------------------------------------------------------------
 
 /// Three nodes, clients on each: every publish source reaches every
@@ -383,27 +407,7 @@ fn socketio_emitter_packets_reach_rooms_on_every_node() {
 fn redis_failures_are_survived_and_recovered() {
     require_redis();
     let mut redis = Redis::start();
-    let url = redis.url();
-    let flags = node_flags(
-        &url,
-        &[
-            "--cluster-heartbeat",
-            "300ms",
-            "--cluster-stall-timeout",
-            "2s",
-            "--cluster-buffer",
-            "8KiB",
-        ],
-    );
-    let a = Srv::start(&flags);
-    let b = Srv::start(&flags);
-    wait_ready(&a);
-    wait_ready(&b);
-    let (a0, a0_id) = open(&a, "");
-    let (b0, _) = open(&b, "");
-    let mut cl = vec![("a0", a0), ("b0", b0)];
-    a.udp_send(b"before");
-    expect_all(&mut cl, &[0, 1], "before");
+    let (a, b, mut cl, a0_id) = watched_pair(&redis.url(), &["--cluster-buffer", "8KiB"]);
 
     // Sequence numbers: a (forged) node whose messages 2 to 4 never arrived.
     let env = |seq: u64, text: &str| {
@@ -668,24 +672,7 @@ fn a_half_open_link_is_noticed_and_replaced() {
     let redis = Redis::start();
     let proxy = Proxy::start(redis.port);
     let url = format!("redis://127.0.0.1:{}", proxy.port);
-    let flags = node_flags(
-        &url,
-        &[
-            "--cluster-heartbeat",
-            "300ms",
-            "--cluster-stall-timeout",
-            "2s",
-        ],
-    );
-    let a = Srv::start(&flags);
-    let b = Srv::start(&flags);
-    wait_ready(&a);
-    wait_ready(&b);
-    let (a0, _) = open(&a, "");
-    let (b0, _) = open(&b, "");
-    let mut cl = vec![("a0", a0), ("b0", b0)];
-    a.udp_send(b"before");
-    expect_all(&mut cl, &[0, 1], "before");
+    let (a, b, mut cl, _) = watched_pair(&url, &[]);
 
     let frozen = Instant::now();
     proxy.freeze();
