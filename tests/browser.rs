@@ -45,13 +45,7 @@ fn chromium_page_over_wss() {
     require_browser_deps();
     let ca = TestCa::new("browser");
     let leaf = ca.leaf("server", "wsbroadcaster browser test");
-    let server = Server::start(&[
-        "--tls-cert",
-        leaf.cert.to_str().unwrap(),
-        "--tls-key",
-        leaf.key.to_str().unwrap(),
-    ]);
-    assert!(server.url().starts_with("wss://"));
+    let server = Server::start_tls(&leaf, &[]);
     let listener = Client::connect_tls(&server.url(), ca.client_config());
     page_receives_broadcasts_and_sends(&server, listener, Some(&leaf.spki_sha256_b64));
 

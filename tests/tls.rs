@@ -7,33 +7,19 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::certs::{Leaf, TestCa, install};
+use common::certs::{TestCa, install};
 use common::{
     BIN, CONNECTION, Client, Got, KEY, PyClient, Server, UPGRADE, VERSION13, py_text, raw_tcp,
-    require_python_websockets, serve_refused, serve_ws_only_command, signal, upgrade_request,
+    read_to_end_within, require_python_websockets, serve_refused, serve_ws_only_command, signal,
+    upgrade_request,
 };
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
-}
-
-/// `serve` with TLS on these files and `extra` flags.
-fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Server {
-    let mut args = vec!["--tls-cert", path_str(cert), "--tls-key", path_str(key)];
-    args.extend_from_slice(extra);
-    let server = Server::start(&args);
-    assert!(server.tls, "the server reports `listening wss`");
-    assert!(server.url().starts_with("wss://"), "{}", server.url());
-    server
-}
-
-fn leaf_server(leaf: &Leaf, extra: &[&str]) -> Server {
-    tls_server(&leaf.cert, &leaf.key, extra)
 }
 
 #[test]
@@ -41,7 +27,7 @@ fn python_websockets_and_rustls_clients_over_wss() {
     require_python_websockets();
     let ca = TestCa::new("clients");
     let leaf = ca.leaf("server", "wsbroadcaster test server");
-    let server = leaf_server(&leaf, &[]);
+    let server = Server::start_tls(&leaf, &[]);
     let mut py = PyClient::connect_trusting(&server.url(), Some(&ca.ca_pem));
     let mut rust = Client::connect_tls(&server.url(), ca.client_config());
     assert_eq!(
@@ -79,7 +65,7 @@ fn python_websockets_and_rustls_clients_over_wss() {
 fn many_broadcasts_reach_every_tls_client_in_order() {
     let ca = TestCa::new("burst");
     let leaf = ca.leaf("server", "burst");
-    let server = leaf_server(&leaf, &[]);
+    let server = Server::start_tls(&leaf, &[]);
     let mut clients: Vec<Client> = (0..3)
         .map(|_| Client::connect_tls(&server.url(), ca.client_config()))
         .collect();
@@ -104,7 +90,7 @@ fn many_broadcasts_reach_every_tls_client_in_order() {
 fn sigterm_closes_tls_clients_with_1001() {
     let ca = TestCa::new("term");
     let leaf = ca.leaf("server", "term");
-    let mut server = leaf_server(&leaf, &[]);
+    let mut server = Server::start_tls(&leaf, &[]);
     let mut c = Client::connect_tls(&server.url(), ca.client_config());
     server.sigterm();
     assert_eq!(
@@ -115,35 +101,11 @@ fn sigterm_closes_tls_clients_with_1001() {
     assert!(st.success(), "{st}");
 }
 
-/// Reads until EOF (or a reset), at most `within`.
-fn read_to_end_within(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
-    s.set_read_timeout(Some(within)).expect("timeout");
-    let deadline = Instant::now() + within;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return (got, true),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break;
-            }
-            Err(_) => return (got, true), // reset
-        }
-    }
-    (got, false)
-}
-
 #[test]
 fn plain_http_and_garbage_to_the_tls_port_are_refused() {
     let ca = TestCa::new("refuse");
     let leaf = ca.leaf("server", "refuse");
-    let server = leaf_server(&leaf, &[]);
+    let server = Server::start_tls(&leaf, &[]);
 
     // A ws:// client (or curl http://) on the wss:// port: a plain-text 400
     // that says what to do, then the connection closes.
@@ -184,7 +146,7 @@ fn plain_http_and_garbage_to_the_tls_port_are_refused() {
 fn a_stalled_tls_handshake_is_cut_by_the_handshake_timeout() {
     let ca = TestCa::new("stall");
     let leaf = ca.leaf("server", "stall");
-    let server = leaf_server(&leaf, &["--handshake-timeout", "500ms"]);
+    let server = Server::start_tls(&leaf, &["--handshake-timeout", "500ms"]);
     let start = Instant::now();
     // Says nothing at all.
     let mut silent = raw_tcp(server.ws);
@@ -231,7 +193,7 @@ fn sighup_reloads_the_certificate_and_keeps_open_connections() {
     let (live_cert, live_key) = (ca.path("live.pem"), ca.path("live.key"));
     install(&old.cert, &live_cert);
     install(&old.key, &live_key);
-    let server = tls_server(&live_cert, &live_key, &[]);
+    let server = Server::start_tls_files(&live_cert, &live_key, &[]);
 
     let mut a = Client::connect_tls(&server.url(), ca.client_config());
     assert_eq!(a.inner.peer_certificates().unwrap()[0], old.der);

@@ -168,6 +168,24 @@ impl Server {
         }
     }
 
+    /// Starts `serve` with TLS on the CA-signed `leaf` and `extra` flags;
+    /// checks that it reports `listening wss`.
+    pub fn start_tls(leaf: &certs::Leaf, extra: &[&str]) -> Server {
+        Server::start_tls_files(&leaf.cert, &leaf.key, extra)
+    }
+
+    /// Like [`Server::start_tls`] with these PEM certificate and key files.
+    pub fn start_tls_files(cert: &Path, key: &Path, extra: &[&str]) -> Server {
+        let utf8 = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+        let (cert, key) = (utf8(cert), utf8(key));
+        let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
+        args.extend_from_slice(extra);
+        let server = Server::start(&args);
+        assert!(server.tls, "the server reports `listening wss`");
+        assert!(server.url().starts_with("wss://"), "{}", server.url());
+        server
+    }
+
     /// SIGKILLs the server and waits for it, leaving its socket file behind
     /// as a crash would.
     pub fn crash(mut self) {
@@ -624,16 +642,25 @@ pub fn read_http_reply(s: &mut TcpStream, close_within: Duration) -> HttpReply {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    s.set_read_timeout(Some(close_within)).expect("timeout");
-    let closed_deadline = Instant::now() + close_within;
-    let mut closed = false;
-    while Instant::now() < closed_deadline {
-        match s.read(&mut chunk) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(_) => continue, // the body
+    let (_body, closed) = read_to_end_within(s, close_within);
+    HttpReply {
+        status,
+        head,
+        closed,
+    }
+}
+
+/// Reads until EOF (or a reset), at most `within`: what came, and whether
+/// the peer closed the connection.
+pub fn read_to_end_within(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    s.set_read_timeout(Some(within)).expect("timeout");
+    let deadline = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -642,15 +669,8 @@ pub fn read_http_reply(s: &mut TcpStream, close_within: Duration) -> HttpReply {
             {
                 break;
             }
-            Err(_) => {
-                closed = true; // reset
-                break;
-            }
+            Err(_) => return (got, true), // reset
         }
     }
-    HttpReply {
-        status,
-        head,
-        closed,
-    }
+    (got, false)
 }
