@@ -24,20 +24,18 @@ fn json_u64(line: &str, key: &str) -> u64 {
         .unwrap_or_else(|_| panic!("{key} is not an integer in: {line}"))
 }
 
-#[test]
-fn fanout_over_unix_delivers_every_message_to_every_subscriber() {
-    const CLIENTS: u64 = 50;
-    let server = Server::start(&[]);
+/// `wsbroadcaster bench --url URL ARGS --duration 2s --drain 5s --json
+/// --quiet` against `server`; its stdout. Panics, with both outputs and the
+/// server's log, unless it succeeds.
+fn bench_json(server: &Server, args: &[&str]) -> String {
     let out = Command::new(BIN)
-        .args(["bench", "--url", &server.url(), "--connections"])
-        .arg(CLIENTS.to_string())
-        .arg("--publish")
-        .arg(format!("unix:{}", server.unix.display()))
-        .args(["--rate", "100", "--duration", "2s", "--drain", "5s"])
+        .args(["bench", "--url", &server.url()])
+        .args(args)
+        .args(["--duration", "2s", "--drain", "5s"])
         .args(["--json", "--quiet"])
         .output()
         .expect("run wsbroadcaster bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -45,11 +43,36 @@ fn fanout_over_unix_delivers_every_message_to_every_subscriber() {
         out.status,
         server.log()
     );
+    stdout
+}
+
+/// The last line of the bench's output: the JSON object.
+fn json_line(stdout: &str) -> &str {
     let line = stdout.lines().last().expect("some output");
     assert!(
         line.starts_with('{') && line.ends_with('}'),
         "the last line is the JSON object: {line:?}"
     );
+    line
+}
+
+#[test]
+fn fanout_over_unix_delivers_every_message_to_every_subscriber() {
+    const CLIENTS: u64 = 50;
+    let server = Server::start(&[]);
+    let publish = format!("unix:{}", server.unix.display());
+    let stdout = bench_json(
+        &server,
+        &[
+            "--connections",
+            &CLIENTS.to_string(),
+            "--publish",
+            &publish,
+            "--rate",
+            "100",
+        ],
+    );
+    let line = json_line(&stdout);
     let published = json_u64(line, "published");
     assert_eq!(published, 200, "100/s for 2 s: {line}");
     assert_eq!(json_u64(line, "connections"), CLIENTS);
@@ -73,32 +96,23 @@ fn fanout_over_wss_delivers_every_message_to_every_subscriber() {
     const CLIENTS: u64 = 20;
     let ca = common::certs::TestCa::new("bench");
     let leaf = ca.leaf("server", "bench");
-    let server = Server::start(&[
-        "--tls-cert",
-        leaf.cert.to_str().unwrap(),
-        "--tls-key",
-        leaf.key.to_str().unwrap(),
-    ]);
-    assert!(server.url().starts_with("wss://"));
-    let out = Command::new(BIN)
-        .args(["bench", "--url", &server.url(), "--tls-ca"])
-        .arg(&ca.ca_pem)
-        .arg("--connections")
-        .arg(CLIENTS.to_string())
-        .args(["--publish", "ws", "--size", "20KiB"])
-        .args(["--rate", "50", "--duration", "2s", "--drain", "5s"])
-        .args(["--json", "--quiet"])
-        .output()
-        .expect("run wsbroadcaster bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "bench failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
-        out.status,
-        server.log()
+    let server = Server::start_tls(&leaf, &[]);
+    let stdout = bench_json(
+        &server,
+        &[
+            "--tls-ca",
+            ca.ca_pem.to_str().unwrap(),
+            "--connections",
+            &CLIENTS.to_string(),
+            "--publish",
+            "ws",
+            "--size",
+            "20KiB",
+            "--rate",
+            "50",
+        ],
     );
-    let line = stdout.lines().last().expect("some output");
+    let line = json_line(&stdout);
     let published = json_u64(line, "published");
     assert_eq!(published, 100, "50/s for 2 s: {line}");
     assert_eq!(json_u64(line, "delivered"), published * CLIENTS, "{line}");
