@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Client, Got, Lines, root, signal, unique_sock_path, wait_exit, wait_ready};
+use common::{Client, Lines, expect_sigterm_shutdown, root, signal, unique_sock_path, wait_ready};
 
 /// Where scripts/aarch64-build.sh leaves the binary.
 fn aarch64_bin() -> PathBuf {
@@ -69,15 +69,11 @@ fn aarch64_binary_serves_one_udp_message_under_qemu() {
     c.expect_text("hello from a Raspberry Pi build");
 
     signal(child.id(), "TERM");
-    match c.next(Duration::from_secs(20)) {
-        Got::Closed(Some(1001), _) => {}
-        other => panic!("expected a 1001 close from the aarch64 server, got {other:?}"),
-    }
-    let st = wait_exit(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the aarch64 server did not exit after SIGTERM");
-    });
-    assert_eq!(st.code(), Some(0), "clean exit: {st}");
-    assert!(!unix.exists(), "socket file removed");
+    expect_sigterm_shutdown(
+        &mut child,
+        &mut c,
+        &unix,
+        Duration::from_secs(20),
+        "the aarch64 server",
+    );
 }

@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    BIN, Client, Got, INSTALL_HINT, Lines, root, serve_command, signal, unique_sock_path,
-    wait_exit, wait_ready,
+    BIN, Client, INSTALL_HINT, Lines, expect_sigterm_shutdown, root, serve_command, signal,
+    unique_sock_path, wait_ready,
 };
 
 /// The next datagram within `timeout`, as text.
@@ -78,17 +78,13 @@ fn ready_then_stopping(notify: &UnixDatagram, notify_name: &str) {
         Some("STOPPING=1"),
         "SIGTERM is announced"
     );
-    match c.next(Duration::from_secs(10)) {
-        Got::Closed(Some(1001), _) => {}
-        other => panic!("expected a 1001 close, got {other:?}"),
-    }
-    let st = wait_exit(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not exit after SIGTERM");
-    });
-    assert_eq!(st.code(), Some(0), "exit status after SIGTERM: {st}");
-    assert!(!unix.exists(), "socket file removed");
+    expect_sigterm_shutdown(
+        &mut child,
+        &mut c,
+        &unix,
+        Duration::from_secs(10),
+        "the server",
+    );
 }
 
 #[test]

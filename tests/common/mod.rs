@@ -266,6 +266,34 @@ impl Drop for Server {
     }
 }
 
+/// After a SIGTERM to `child` (a `serve` with its Unix socket at `unix`):
+/// client `c` gets the 1001 close, the process exits with status 0 within
+/// `timeout` (it is killed, by PID, when it does not), and the socket file
+/// is gone. `who` names the server in failure messages.
+pub fn expect_sigterm_shutdown(
+    child: &mut Child,
+    c: &mut Client,
+    unix: &Path,
+    timeout: Duration,
+    who: &str,
+) {
+    match c.next(timeout) {
+        Got::Closed(Some(1001), _) => {}
+        other => panic!("expected a 1001 close from {who}, got {other:?}"),
+    }
+    let st = wait_exit(child, timeout).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{who} did not exit after SIGTERM");
+    });
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "exit status of {who} after SIGTERM: {st}"
+    );
+    assert!(!unix.exists(), "socket file removed");
+}
+
 /// The crate's blocking client with a read timeout on every read.
 pub struct Client {
     pub inner: BlockingClient,
