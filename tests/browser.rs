@@ -74,56 +74,19 @@ fn page_receives_broadcasts_and_sends(
     mut listener: Client,
     trust_spki: Option<&str>,
 ) {
-    let mut cmd = Command::new("node");
-    if let Some(spki) = trust_spki {
-        cmd.env("WS_TRUST_SPKI", spki);
-    }
-    let mut node = cmd
-        .arg(root().join("tests/browser/ws_page.mjs"))
-        .arg(server.url())
-        .arg("4")
-        .arg("hello from the browser")
-        .current_dir(root().join("tests/browser"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn node: {e}: {INSTALL_HINT}"));
-    // Stop node by PID if the test fails half-way: SIGTERM first, which
-    // playwright handles by closing the browser, then SIGKILL.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            if let Ok(None) = self.0.try_wait() {
-                common::signal(self.0.id(), "TERM");
-                if wait_exit(&mut self.0, Duration::from_secs(10)).is_none() {
-                    let _ = self.0.kill();
-                }
-            }
-            let _ = self.0.wait();
-        }
-    }
-    let out = Lines::spawn(node.stdout.take().unwrap());
-    let err = Lines::spawn(node.stderr.take().unwrap());
-    let mut node = Kill(node);
-    let next = |what: &str| -> String {
-        match out.next(Duration::from_secs(60)) {
-            Some(l) if !l.starts_with("error") => l,
-            other => {
-                let mut stderr = String::new();
-                while let Some(l) = err.next(Duration::from_millis(200)) {
-                    stderr.push_str(&l);
-                    stderr.push('\n');
-                }
-                panic!("browser script: waiting for {what}, got {other:?}; stderr:\n{stderr}")
-            }
-        }
+    let env: &[(&str, &str)] = match trust_spki {
+        Some(spki) => &[("WS_TRUST_SPKI", spki)],
+        None => &[],
     };
-
-    assert_eq!(next("the page's onopen"), "open");
+    let mut node = NodeScript::start(
+        "ws_page.mjs",
+        &[&server.url(), "4", "hello from the browser"],
+        env,
+    );
+    assert_eq!(node.next("the page's onopen"), "open");
     // Chromium offers permessage-deflate on every connection; the server
     // accepts it without context takeover (one compression per broadcast).
-    let ext = next("the negotiated extensions");
+    let ext = node.next("the negotiated extensions");
     assert!(
         ext.starts_with("extensions \"permessage-deflate")
             && ext.contains("server_no_context_takeover"),
@@ -131,29 +94,32 @@ fn page_receives_broadcasts_and_sends(
     );
     // The page is connected: publish.
     server.udp_send(b"hello browser\n");
-    assert_eq!(next("the first message"), "message \"hello browser\"");
+    assert_eq!(node.next("the first message"), "message \"hello browser\"");
     // The page sends a message of its own: under `broadcast` it reaches
     // every client (a Rust client here, and the page itself).
-    assert_eq!(next("the page's send"), "sent");
+    assert_eq!(node.next("the page's send"), "sent");
     listener.expect_text("hello browser");
     listener.expect_text("hello from the browser");
     assert_eq!(
-        next("the page's own broadcast"),
+        node.next("the page's own broadcast"),
         "message \"hello from the browser\""
     );
     server.udp_send(&[0xde, 0xad, 0xbe, 0xef]);
-    assert_eq!(next("a binary message"), "message \"binary:deadbeef\"");
+    assert_eq!(node.next("a binary message"), "message \"binary:deadbeef\"");
     // Big enough to go out compressed: the page must inflate it.
     let big = "compressible broadcast ".repeat(130);
     server.udp_send(big.as_bytes());
-    assert_eq!(next("a compressed message"), format!("message \"{big}\""));
+    assert_eq!(
+        node.next("a compressed message"),
+        format!("message \"{big}\"")
+    );
     assert_eq!(
         listener.next_message(Duration::from_secs(10)),
         common::Got::Binary(vec![0xde, 0xad, 0xbe, 0xef])
     );
     listener.expect_text(&big);
-    assert_eq!(next("the close"), "closed 1000");
-    let st = wait_exit(&mut node.0, Duration::from_secs(30)).expect("node exits");
+    assert_eq!(node.next("the close"), "closed 1000");
+    let st = wait_exit(&mut node.child, Duration::from_secs(30)).expect("node exits");
     assert!(st.success(), "browser script exit status: {st}");
     server.wait_log("code=1000 by=client", Duration::from_secs(10));
 }
@@ -167,10 +133,12 @@ struct NodeScript {
 }
 
 impl NodeScript {
-    fn start(script: &str, args: &[&str]) -> NodeScript {
+    /// `node tests/browser/SCRIPT ARGS...` with `env` added to its environment.
+    fn start(script: &str, args: &[&str], env: &[(&str, &str)]) -> NodeScript {
         let mut child = Command::new("node")
             .arg(root().join("tests/browser").join(script))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(root().join("tests/browser"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -230,7 +198,7 @@ fn json_strings(list: &str) -> Vec<String> {
 fn chromium_recovering_client_misses_nothing() {
     require_browser_deps();
     let server = Server::start(&["--history", "1000"]);
-    let node = NodeScript::start("recover_page.mjs", &[&server.url(), "news"]);
+    let node = NodeScript::start("recover_page.mjs", &[&server.url(), "news"], &[]);
     assert_eq!(node.next("open"), "open");
     let mut p = std::os::unix::net::UnixStream::connect(&server.unix).unwrap();
     let mut publish = |from: usize, to: usize| {

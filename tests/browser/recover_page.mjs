@@ -11,30 +11,12 @@
 //   losses <json array>  every reset or gap envelope it was told about
 // and exits 0; on failure or timeout `error ...` and exit 1.
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { say, withPage } from './page.mjs';
 
 const [url, channel] = process.argv.slice(2);
 const client = readFileSync(new URL('./recovery_client.js', import.meta.url), 'utf8');
-const STEP_TIMEOUT = 30_000;
-const say = (line) => process.stdout.write(line + '\n');
 
-setTimeout(() => {
-  say('error overall timeout (90 s)');
-  process.exit(1);
-}, 90_000).unref();
-
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: STEP_TIMEOUT,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-quic', '--no-proxy-server'],
-  });
-  const page = await browser.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT);
+await withPage([], async (page) => {
   await page.setContent('<!doctype html><title>recovery</title>');
   // Record every URL the client connects to (the since= it sends).
   await page.evaluate(() => {
@@ -66,10 +48,4 @@ try {
   say('urls ' + JSON.stringify(await page.evaluate(() => window.__urls)));
   say('losses ' + JSON.stringify(await page.evaluate(() => window.__losses)));
   await page.evaluate(() => window.__sub.close());
-  await browser.close();
-  process.exit(0);
-} catch (e) {
-  say('error ' + String(e && e.message ? e.message : e).split('\n')[0]);
-  if (browser) await browser.close().catch(() => {});
-  process.exit(1);
-}
+});

@@ -20,42 +20,14 @@
 //                           and the page has sent it
 //   closed <code>           after the page closed the socket (code 1000)
 // and exits 0; on any failure or timeout it prints `error ...` and exits 1.
-import { chromium } from 'playwright-core';
+import { say, withPage } from './page.mjs';
 
 const [url, countArg, sendText] = process.argv.slice(2);
 const count = Number(countArg ?? '1');
-const STEP_TIMEOUT = 30_000;
-
-const say = (line) => process.stdout.write(line + '\n');
 const trustSpki = process.env.WS_TRUST_SPKI;
+const trust = trustSpki ? [`--ignore-certificate-errors-spki-list=${trustSpki}`] : [];
 
-// Never outlive the test, whatever happens.
-setTimeout(() => {
-  say('error overall timeout (90 s)');
-  process.exit(1);
-}, 90_000).unref();
-
-let browser;
-try {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: STEP_TIMEOUT,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-proxy-server',
-      ...(trustSpki ? [`--ignore-certificate-errors-spki-list=${trustSpki}`] : []),
-    ],
-  });
-  const page = await browser.newPage();
-  page.setDefaultTimeout(STEP_TIMEOUT);
+await withPage(trust, async (page) => {
   await page.setContent('<!doctype html><title>wsbroadcaster</title><ol id="log"></ol>');
   await page.evaluate((url) => {
     const ws = new WebSocket(url);
@@ -103,10 +75,4 @@ try {
   await page.evaluate(() => window.__ws.close(1000, 'bye'));
   await page.waitForFunction(() => window.__closed !== undefined);
   say('closed ' + (await page.evaluate(() => window.__closed)));
-  await browser.close();
-  process.exit(0);
-} catch (e) {
-  say('error ' + String(e && e.message ? e.message : e).split('\n')[0]);
-  if (browser) await browser.close().catch(() => {});
-  process.exit(1);
-}
+});
