@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,20 @@ use common::{
     Client, PyClient, Srv, id_from_greeting, require_python_websockets, serve_refused,
     serve_ws_only_command, unique_sock_path,
 };
+
+/// A server with the admin endpoint on an ephemeral port, the control
+/// socket on a fresh path and `extra` flags; that path.
+fn admin_and_control(extra: &[&str]) -> (Srv, PathBuf) {
+    let ctl_path = unique_sock_path("ctl");
+    let mut args = vec![
+        "--admin",
+        "127.0.0.1:0",
+        "--control",
+        ctl_path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    (Srv::start(&args), ctl_path)
+}
 
 /// A control-socket connection with a read timeout.
 struct Control {
@@ -414,12 +428,7 @@ fn an_events_subscriber_that_stops_reading_loses_events_counted_and_is_told() {
 
 #[test]
 fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
-    let ctl_path = unique_sock_path("ctl");
-    let s = Srv::start(&[
-        "--admin",
-        "127.0.0.1:0",
-        "--control",
-        ctl_path.to_str().unwrap(),
+    let (s, ctl_path) = admin_and_control(&[
         "--announce-id",
         "--max-queued-bytes",
         "256KiB",
@@ -650,12 +659,7 @@ fn prometheus_parser_reads_metrics_and_the_counters_move() {
 
 #[test]
 fn admin_and_control_limits() {
-    let ctl_path = unique_sock_path("ctl");
-    let s = Srv::start(&[
-        "--admin",
-        "127.0.0.1:0",
-        "--control",
-        ctl_path.to_str().unwrap(),
+    let (s, ctl_path) = admin_and_control(&[
         "--ops-max-connections",
         "2",
         "--admin-timeout",
