@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Server, serve_command, unique_sock_path};
+use common::{
+    CONNECTION, KEY, Server, UPGRADE, VERSION13, raw_tcp, serve_command, serve_refused,
+    unique_sock_path, upgrade_request,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -13,15 +16,10 @@ const DELAY: Duration = Duration::from_millis(1000);
 /// A raw client: the upgrade by hand, so each `read` shows what one write of
 /// the server delivered.
 fn upgrade(server: &Server) -> TcpStream {
-    let mut s = TcpStream::connect(server.ws).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = raw_tcp(server.ws);
     s.set_nodelay(true).unwrap();
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
+    s.write_all(upgrade_request(server.ws, &[UPGRADE, CONNECTION, KEY, VERSION13]).as_bytes())
+        .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -84,11 +82,12 @@ fn messages_within_the_window_share_one_write_and_handshakes_are_not_held() {
 
 #[test]
 fn a_write_delay_over_one_second_is_refused() {
-    let out = serve_command(&unique_sock_path("wd"), &["--write-delay", "1500ms"])
-        .output()
-        .expect("run serve");
+    let out = serve_refused(&mut serve_command(
+        &unique_sock_path("wd"),
+        &["--write-delay", "1500ms"],
+    ));
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr;
     assert!(
         err.contains("--write-delay") && err.contains("at most 1000ms"),
         "stderr: {err}"
