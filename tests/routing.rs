@@ -25,19 +25,23 @@ fn expect_seq(c: &mut PyClient, who: &str, want: &[&str], end: &str) {
     }
 }
 
+/// Python clients on channel a, on b, on both and on none. Connections are
+/// indexed at their upgrade; a ping round trip per client proves the server
+/// has processed it.
+fn channel_clients(s: &Srv) -> [PyClient; 4] {
+    let mut clients =
+        ["channel=a", "channel=b", "channel=a&channel=b", ""].map(|q| PyClient::connect(&s.url(q)));
+    for c in &mut clients {
+        c.sync();
+    }
+    clients
+}
+
 #[test]
 fn addressed_udp_and_unix_messages_reach_exactly_their_channel() {
     require_python_websockets();
     let s = Srv::start(&[]);
-    let mut a = PyClient::connect(&s.url("channel=a"));
-    let mut b = PyClient::connect(&s.url("channel=b"));
-    let mut ab = PyClient::connect(&s.url("channel=a&channel=b"));
-    let mut none = PyClient::connect(&s.url(""));
-    // Connections are indexed at their upgrade; a ping round trip per
-    // client proves the server has processed it.
-    for c in [&mut a, &mut b, &mut ab, &mut none] {
-        c.sync();
-    }
+    let [mut a, mut b, mut ab, mut none] = channel_clients(&s);
 
     s.udp_send(b"@a to-a\n");
     s.udp_send(b"plain");
@@ -217,13 +221,7 @@ fn the_400_body_names_the_reason() {
 fn client_messages_go_to_the_senders_channels_once_each() {
     require_python_websockets();
     let s = Srv::start(&[]);
-    let mut a = PyClient::connect(&s.url("channel=a"));
-    let mut b = PyClient::connect(&s.url("channel=b"));
-    let mut ab = PyClient::connect(&s.url("channel=a&channel=b"));
-    let mut n = PyClient::connect(&s.url(""));
-    for c in [&mut a, &mut b, &mut ab, &mut n] {
-        c.sync();
-    }
+    let [mut a, mut b, mut ab, mut n] = channel_clients(&s);
     // A member of a and b: members of both get it once each, itself included.
     ab.send("from ab");
     ab.sync();
