@@ -250,10 +250,13 @@ struct ServeArgs {
     /// --channel-policy ticker=keep-latest.
     #[arg(long = "channel-policy", value_name = "NAME=POLICY", value_parser = parse_channel_policy)]
     channel_policy: Vec<(String, crate::server::SlowPolicy)>,
-    /// Coalescing window: write queued messages to clients at most this long
-    /// after the first was queued, several per write (0: at once; at most 1s).
+    /// When to write broadcasts to clients: `0` (at the end of every loop
+    /// turn), a fixed coalescing window such as `50ms` (at most 1s: several
+    /// messages per write, for up to that much more latency), or `auto`
+    /// (hold them only right after a large fan-out, for as long as it took,
+    /// at most 100ms: at most about half the time goes to fan-out writes).
     #[arg(long = "write-delay", default_value = "0", value_parser = parse_write_delay)]
-    write_delay: Duration,
+    write_delay: crate::server::WriteDelay,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).
     #[arg(long = "log-level")]
     log_level: Option<String>,
@@ -296,8 +299,11 @@ struct ServeArgs {
 /// Longest `--write-delay`: past it the window is a stall, not a batching aid.
 const MAX_WRITE_DELAY: Duration = Duration::from_secs(1);
 
-fn parse_write_delay(v: &str) -> Result<Duration, String> {
-    let d = parse_duration(v)?;
+fn parse_write_delay(v: &str) -> Result<crate::server::WriteDelay, String> {
+    if v == "auto" {
+        return Ok(crate::server::WriteDelay::Auto);
+    }
+    let d = parse_duration(v).map_err(|e| format!("{e} (or `auto`)"))?;
     if d > MAX_WRITE_DELAY {
         return Err(format!(
             "at most {}ms (got {}ms)",
@@ -305,7 +311,7 @@ fn parse_write_delay(v: &str) -> Result<Duration, String> {
             d.as_millis()
         ));
     }
-    Ok(d)
+    Ok(crate::server::WriteDelay::Fixed(d))
 }
 
 fn parse_channel_policy(v: &str) -> Result<(String, crate::server::SlowPolicy), String> {

@@ -93,3 +93,41 @@ fn a_write_delay_over_one_second_is_refused() {
         "stderr: {err}"
     );
 }
+
+/// `--write-delay auto` holds broadcasts right after a large fan-out (one
+/// pass writing 256 connections or more) for as long as it took: a burst
+/// published right after one still reaches every connection, complete and
+/// in order, whatever gets held and merged into one write.
+#[test]
+fn auto_delivers_a_burst_after_a_large_fan_out_to_everyone_in_order() {
+    const CLIENTS: usize = 300;
+    const BURST: usize = 20;
+    let server = Server::start(&["--write-delay", "auto"]);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS).map(|_| upgrade(&server)).collect();
+    let want: Vec<u8> = (0..BURST)
+        .flat_map(|i| frame(&format!("m{i:02}")))
+        .collect();
+    for i in 0..BURST {
+        server.udp_send(format!("m{i:02}").as_bytes());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for (c, s) in clients.iter_mut().enumerate() {
+        let mut got = vec![0u8; want.len()];
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("client {c}: {e}"));
+        assert_eq!(got, want, "client {c}: every message once, in order");
+    }
+}
+
+#[test]
+fn write_delay_takes_auto_and_says_so_when_refusing() {
+    let out = serve_command(&unique_sock_path("wd"), &["--write-delay", "soon"])
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--write-delay") && err.contains("auto"),
+        "stderr: {err}"
+    );
+}

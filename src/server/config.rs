@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::auth::AuthConfig;
 use super::cluster::ClusterConfig;
@@ -104,13 +104,53 @@ pub struct ServerConfig {
     pub slow_consumer: SlowPolicy,
     /// Slow-consumer policy per channel (`--channel-policy NAME=POLICY`).
     pub channel_policies: Vec<(Box<str>, SlowPolicy)>,
-    /// Coalescing window (`--write-delay`): frames queued for open
-    /// WebSocket connections are written at most this long after the first
-    /// of them was queued, all connections together, so messages that arrive
-    /// within the window share one write per connection. Handshake replies,
-    /// closes and the RPC, admin and control connections are never delayed.
-    /// Zero (the default) writes at the end of every loop turn.
-    pub write_delay: Duration,
+    /// When broadcasts queued for open WebSocket connections are written
+    /// (`--write-delay`). Handshake replies, pongs, closes, catch-ups and
+    /// the RPC, admin and control connections are never delayed.
+    pub write_delay: WriteDelay,
+}
+
+/// When broadcasts queued for open WebSocket connections are written
+/// (`--write-delay`; docs/operations.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteDelay {
+    /// Held only while the loop is busy fanning out: once a pass over the
+    /// connections has written many of them (a large fan-out), broadcasts
+    /// queued before that pass's own duration has passed again wait for it
+    /// (at most [`WriteDelay::AUTO_MAX`]) and are then written together, so
+    /// the loop spends at most about half its time in fan-out writes and
+    /// messages that come faster than a fan-out takes share one write per
+    /// connection. A server that is not busy writes at the end of every
+    /// loop turn, as with `Fixed(0)`.
+    Auto,
+    /// A fixed coalescing window: broadcasts are written at most this long
+    /// after the first of them was queued, all connections together. Zero
+    /// writes at the end of every loop turn (the default).
+    Fixed(Duration),
+}
+
+impl WriteDelay {
+    /// The longest hold `Auto` makes, however long a fan-out pass took.
+    pub const AUTO_MAX: Duration = Duration::from_millis(100);
+
+    /// When broadcasts queued `now` are due, if they are to be held at all.
+    /// `last_fanout` is when the last large fan-out pass ended and how long
+    /// it took.
+    pub(crate) fn due(
+        self,
+        now: Instant,
+        last_fanout: Option<(Instant, Duration)>,
+    ) -> Option<Instant> {
+        match self {
+            WriteDelay::Fixed(d) if d.is_zero() => None,
+            WriteDelay::Fixed(d) => Some(now + d),
+            WriteDelay::Auto => {
+                let (end, took) = last_fanout?;
+                let due = end + took.min(WriteDelay::AUTO_MAX);
+                (now < due).then_some(due)
+            }
+        }
+    }
 }
 
 impl ServerConfig {
@@ -155,7 +195,55 @@ impl Default for ServerConfig {
             history: HistoryLimits::default(),
             slow_consumer: SlowPolicy::Close,
             channel_policies: Vec::new(),
-            write_delay: Duration::ZERO,
+            write_delay: WriteDelay::Fixed(Duration::ZERO),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn zero_never_holds_and_a_fixed_window_always_does() {
+        let now = Instant::now();
+        let busy = Some((now, 50 * MS));
+        assert_eq!(WriteDelay::Fixed(Duration::ZERO).due(now, busy), None);
+        assert_eq!(
+            WriteDelay::Fixed(20 * MS).due(now, None),
+            Some(now + 20 * MS)
+        );
+        assert_eq!(
+            WriteDelay::Fixed(20 * MS).due(now, busy),
+            Some(now + 20 * MS)
+        );
+    }
+
+    #[test]
+    fn auto_holds_only_within_one_fan_out_duration_of_the_last_one() {
+        let end = Instant::now();
+        let took = 40 * MS;
+        let auto = WriteDelay::Auto;
+        // No large fan-out yet: written at once.
+        assert_eq!(auto.due(end, None), None);
+        // Right after one, and until as long as it took has passed again.
+        assert_eq!(auto.due(end, Some((end, took))), Some(end + took));
+        assert_eq!(auto.due(end + 39 * MS, Some((end, took))), Some(end + took));
+        // After that the loop is not busy: no hold.
+        assert_eq!(auto.due(end + took, Some((end, took))), None);
+        assert_eq!(auto.due(end + 500 * MS, Some((end, took))), None);
+    }
+
+    #[test]
+    fn auto_holds_at_most_auto_max() {
+        let end = Instant::now();
+        let slow = Some((end, 3 * WriteDelay::AUTO_MAX));
+        assert_eq!(
+            WriteDelay::Auto.due(end, slow),
+            Some(end + WriteDelay::AUTO_MAX)
+        );
+        assert_eq!(WriteDelay::Auto.due(end + WriteDelay::AUTO_MAX, slow), None);
     }
 }

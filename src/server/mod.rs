@@ -54,7 +54,7 @@ use slab::Slab;
 pub use auth::{AuthConfig, ChannelSecret, OriginPattern};
 pub use cluster::ClusterConfig;
 pub use cluster::wire::valid_prefix as valid_redis_prefix;
-pub use config::{ClientMessages, ServerConfig};
+pub use config::{ClientMessages, ServerConfig, WriteDelay};
 pub use error::ServerError;
 pub use history::memory::HistoryLimits;
 pub use ops::OpsConfig;
@@ -165,6 +165,9 @@ pub struct Server {
     /// `--write-delay`: when the writes held back for open WebSocket
     /// connections are due (`None`: nothing held back).
     write_due: Option<Instant>,
+    /// The last large fan-out pass (at least [`FLUSH_SLICE`] connections
+    /// written): when it ended and how long it took (`--write-delay auto`).
+    last_fanout: Option<(Instant, Duration)>,
     stats: Stats,
     /// Channel members and connection ids of upgraded connections.
     routes: Routes,
@@ -301,6 +304,7 @@ impl Server {
             dirty: Vec::new(),
             slice_events: Some(Events::with_capacity(256)),
             write_due: None,
+            last_fanout: None,
             stats: Stats::default(),
             routes: Routes::new(node),
             targets: Vec::new(),
@@ -657,16 +661,22 @@ impl Server {
     /// them without [`Self::mark_dirty`], which marks the rest urgent) are
     /// written only once the window that started with the first frame held
     /// has passed (or at shutdown); they stay on the dirty list until then.
+    /// `auto` opens such a window only right after a large fan-out pass, as
+    /// long as that pass took ([`WriteDelay::due`]); a pass that wrote
+    /// [`FLUSH_SLICE`] connections or more is timed for it.
     fn flush_dirty(&mut self, now: Instant) {
-        let hold = !self.cfg.write_delay.is_zero()
-            && self.shutdown_deadline.is_none()
-            && self.write_due.is_none_or(|due| now < due);
+        if self.write_due.is_none() && self.shutdown_deadline.is_none() {
+            self.write_due = self.cfg.write_delay.due(now, self.last_fanout);
+        }
+        let hold = self.shutdown_deadline.is_none() && self.write_due.is_some_and(|due| now < due);
         if !hold {
             self.write_due = None;
         }
         let mut dirty = std::mem::take(&mut self.dirty);
+        let started = (dirty.len() >= FLUSH_SLICE).then(Instant::now);
         let mut held = 0;
         let mut written = 0;
+        let mut written_ws = 0;
         for i in 0..dirty.len() {
             let key = dirty[i];
             if written == FLUSH_SLICE {
@@ -696,6 +706,7 @@ impl Server {
             peer.dirty = false;
             peer.urgent = false;
             written += 1;
+            written_ws += 1;
             let was_flushing = matches!(peer.state, PeerState::Flushing);
             match peer.flush() {
                 Ok(drained) => {
@@ -720,8 +731,12 @@ impl Server {
         // A connection removed above queued a disconnect event for the
         // `events` subscribers: flush them too.
         dirty.truncate(held);
-        if held > 0 && self.write_due.is_none() {
-            self.write_due = Some(now + self.cfg.write_delay);
+        if held == 0 {
+            self.write_due = None;
+        }
+        if let Some(started) = started.filter(|_| written_ws >= FLUSH_SLICE) {
+            let end = Instant::now();
+            self.last_fanout = Some((end, end - started));
         }
         // Removals queued disconnect events for the `events` subscribers:
         // flush those now. Anything else that became dirty during the pass
