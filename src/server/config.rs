@@ -114,14 +114,17 @@ pub struct ServerConfig {
 /// (`--write-delay`; docs/operations.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteDelay {
-    /// Held only while the loop is busy fanning out: once a pass over the
-    /// connections has written many of them (a large fan-out), broadcasts
-    /// queued before that pass's own duration has passed again wait for it
-    /// (at most [`WriteDelay::AUTO_MAX`]) and are then written together, so
-    /// the loop spends at most about half its time in fan-out writes and
-    /// messages that come faster than a fan-out takes share one write per
-    /// connection. A server that is not busy writes at the end of every
-    /// loop turn, as with `Fixed(0)`.
+    /// Held only while the loop is busy fanning out with small writes:
+    /// once a pass over the connections has written many of them (a large
+    /// fan-out) with fewer than [`WriteDelay::AUTO_FRAMES`] frames per write
+    /// on average, broadcasts queued before that pass's own duration has
+    /// passed again wait for it (at most [`WriteDelay::AUTO_MAX`]) and are
+    /// then written together, so the loop spends at most about half its
+    /// time in such writes and messages that come faster than a fan-out
+    /// takes share one write per connection. A server that is not busy, or
+    /// whose writes already carry several frames each (it batches by itself
+    /// at saturation, and waiting would only cut its throughput), writes at
+    /// the end of every loop turn, as with `Fixed(0)`.
     Auto,
     /// A fixed coalescing window: broadcasts are written at most this long
     /// after the first of them was queued, all connections together. Zero
@@ -132,25 +135,38 @@ pub enum WriteDelay {
 impl WriteDelay {
     /// The longest hold `Auto` makes, however long a fan-out pass took.
     pub const AUTO_MAX: Duration = Duration::from_millis(100);
+    /// `Auto` holds only after a pass whose writes carried fewer frames
+    /// than this on average: below it the fixed cost of a write (the system
+    /// call, a TCP segment, the receiver's wake-up) dominates, and merging
+    /// writes saves CPU; above it the per-frame costs do, and holding saves
+    /// little.
+    pub const AUTO_FRAMES: usize = 4;
 
-    /// When broadcasts queued `now` are due, if they are to be held at all.
-    /// `last_fanout` is when the last large fan-out pass ended and how long
-    /// it took.
-    pub(crate) fn due(
-        self,
-        now: Instant,
-        last_fanout: Option<(Instant, Duration)>,
-    ) -> Option<Instant> {
+    /// When broadcasts queued `now` are due, if they are to be held at all,
+    /// given the last large fan-out pass.
+    pub(crate) fn due(self, now: Instant, last_fanout: Option<Fanout>) -> Option<Instant> {
         match self {
             WriteDelay::Fixed(d) if d.is_zero() => None,
             WriteDelay::Fixed(d) => Some(now + d),
             WriteDelay::Auto => {
-                let (end, took) = last_fanout?;
-                let due = end + took.min(WriteDelay::AUTO_MAX);
+                let f = last_fanout.filter(|f| f.frames_per_write < WriteDelay::AUTO_FRAMES)?;
+                let due = f.end + f.took.min(WriteDelay::AUTO_MAX);
                 (now < due).then_some(due)
             }
         }
     }
+}
+
+/// A large fan-out pass of the loop (one write to each of many
+/// connections), as `--write-delay auto` sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fanout {
+    /// When the pass ended.
+    pub(crate) end: Instant,
+    /// How long it took.
+    pub(crate) took: Duration,
+    /// Frames per write, on average (rounded down).
+    pub(crate) frames_per_write: usize,
 }
 
 impl ServerConfig {
@@ -206,10 +222,18 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    fn fanout(end: Instant, took: Duration, frames_per_write: usize) -> Fanout {
+        Fanout {
+            end,
+            took,
+            frames_per_write,
+        }
+    }
+
     #[test]
     fn zero_never_holds_and_a_fixed_window_always_does() {
         let now = Instant::now();
-        let busy = Some((now, 50 * MS));
+        let busy = Some(fanout(now, 50 * MS, 1));
         assert_eq!(WriteDelay::Fixed(Duration::ZERO).due(now, busy), None);
         assert_eq!(
             WriteDelay::Fixed(20 * MS).due(now, None),
@@ -229,17 +253,28 @@ mod tests {
         // No large fan-out yet: written at once.
         assert_eq!(auto.due(end, None), None);
         // Right after one, and until as long as it took has passed again.
-        assert_eq!(auto.due(end, Some((end, took))), Some(end + took));
-        assert_eq!(auto.due(end + 39 * MS, Some((end, took))), Some(end + took));
+        let last = Some(fanout(end, took, 1));
+        assert_eq!(auto.due(end, last), Some(end + took));
+        assert_eq!(auto.due(end + 39 * MS, last), Some(end + took));
         // After that the loop is not busy: no hold.
-        assert_eq!(auto.due(end + took, Some((end, took))), None);
-        assert_eq!(auto.due(end + 500 * MS, Some((end, took))), None);
+        assert_eq!(auto.due(end + took, last), None);
+        assert_eq!(auto.due(end + 500 * MS, last), None);
+    }
+
+    #[test]
+    fn auto_does_not_hold_when_writes_already_carry_several_frames() {
+        let end = Instant::now();
+        let took = 40 * MS;
+        let small = Some(fanout(end, took, WriteDelay::AUTO_FRAMES - 1));
+        let batched = Some(fanout(end, took, WriteDelay::AUTO_FRAMES));
+        assert_eq!(WriteDelay::Auto.due(end, small), Some(end + took));
+        assert_eq!(WriteDelay::Auto.due(end, batched), None);
     }
 
     #[test]
     fn auto_holds_at_most_auto_max() {
         let end = Instant::now();
-        let slow = Some((end, 3 * WriteDelay::AUTO_MAX));
+        let slow = Some(fanout(end, 3 * WriteDelay::AUTO_MAX, 1));
         assert_eq!(
             WriteDelay::Auto.due(end, slow),
             Some(end + WriteDelay::AUTO_MAX)

@@ -54,6 +54,7 @@ use slab::Slab;
 pub use auth::{AuthConfig, ChannelSecret, OriginPattern};
 pub use cluster::ClusterConfig;
 pub use cluster::wire::valid_prefix as valid_redis_prefix;
+use config::Fanout;
 pub use config::{ClientMessages, ServerConfig, WriteDelay};
 pub use error::ServerError;
 pub use history::memory::HistoryLimits;
@@ -166,8 +167,9 @@ pub struct Server {
     /// connections are due (`None`: nothing held back).
     write_due: Option<Instant>,
     /// The last large fan-out pass (at least [`FLUSH_SLICE`] connections
-    /// written): when it ended and how long it took (`--write-delay auto`).
-    last_fanout: Option<(Instant, Duration)>,
+    /// written): when it ended, how long it took, and how many frames its
+    /// writes carried on average (`--write-delay auto`).
+    last_fanout: Option<Fanout>,
     stats: Stats,
     /// Channel members and connection ids of upgraded connections.
     routes: Routes,
@@ -677,6 +679,7 @@ impl Server {
         let mut held = 0;
         let mut written = 0;
         let mut written_ws = 0;
+        let mut frames = 0;
         for i in 0..dirty.len() {
             let key = dirty[i];
             if written == FLUSH_SLICE {
@@ -707,6 +710,7 @@ impl Server {
             peer.urgent = false;
             written += 1;
             written_ws += 1;
+            frames += peer.out.chunks();
             let was_flushing = matches!(peer.state, PeerState::Flushing);
             match peer.flush() {
                 Ok(drained) => {
@@ -736,7 +740,11 @@ impl Server {
         }
         if let Some(started) = started.filter(|_| written_ws >= FLUSH_SLICE) {
             let end = Instant::now();
-            self.last_fanout = Some((end, end - started));
+            self.last_fanout = Some(Fanout {
+                end,
+                took: end - started,
+                frames_per_write: frames / written_ws,
+            });
         }
         // Removals queued disconnect events for the `events` subscribers:
         // flush those now. Anything else that became dirty during the pass

@@ -67,6 +67,11 @@ impl Outbound {
         self.queued
     }
 
+    /// Chunks (frames) queued, the partly written one included.
+    pub(crate) fn chunks(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.len()
+    }
+
     /// Nothing left to write.
     pub(crate) fn is_empty(&self) -> bool {
         self.queued == 0
