@@ -136,11 +136,14 @@ impl WriteDelay {
     /// The longest hold `Auto` makes, however long a fan-out pass took.
     pub const AUTO_MAX: Duration = Duration::from_millis(100);
     /// `Auto` holds only after a pass whose writes carried fewer frames
-    /// than this on average: below it the fixed cost of a write (the system
-    /// call, a TCP segment, the receiver's wake-up) dominates, and merging
-    /// writes saves CPU; above it the per-frame costs do, and holding saves
-    /// little.
-    pub const AUTO_FRAMES: usize = 4;
+    /// than this on average. While writes carry few frames, the fixed cost
+    /// of a write (the system call, a TCP segment, the receiver's wake-up:
+    /// 8-10 µs on loopback) dominates, and merging writes saves CPU; a loop
+    /// whose writes already carry several frames is batching by itself at
+    /// saturation, and holding it half the time would cut its capacity (4
+    /// still let it hold every other pass at 10,000 clients × 20 msg/s;
+    /// docs/benchmarks.md).
+    pub const AUTO_FRAMES: usize = 8;
 
     /// When broadcasts queued `now` are due, if they are to be held at all,
     /// given the last large fan-out pass.
