@@ -253,8 +253,9 @@ struct ServeArgs {
     /// When to write broadcasts to clients: `0` (at the end of every loop
     /// turn), a fixed coalescing window such as `50ms` (at most 1s: several
     /// messages per write, for up to that much more latency), or `auto`
-    /// (hold them only right after a large fan-out, for as long as it took,
-    /// at most 100ms: at most about half the time goes to fan-out writes).
+    /// (hold them only right after a large fan-out of small writes, for as
+    /// long as it took, at most 100ms: at most about half the time goes to
+    /// such writes).
     #[arg(long = "write-delay", default_value = "0", value_parser = parse_write_delay)]
     write_delay: crate::server::WriteDelay,
     /// Log level: error, warn, info, debug, trace (default: $RUST_LOG, else info).

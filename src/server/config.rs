@@ -111,7 +111,7 @@ pub struct ServerConfig {
 }
 
 /// When broadcasts queued for open WebSocket connections are written
-/// (`--write-delay`; docs/operations.md).
+/// (`--write-delay`; docs/architecture.md, docs/benchmarks.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteDelay {
     /// Held only while the loop is busy fanning out with small writes:
