@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod json;
 pub mod rpc;
 pub mod spawn;
 pub mod srv;
