@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::json::json_u64;
 use common::{
-    Client, PyClient, Srv, id_from_greeting, require_python_websockets, serve_refused,
-    serve_ws_only_command, unique_sock_path,
+    Client, PyClient, Srv, id_from_greeting, require_python_module, require_python_websockets,
+    serve_refused, serve_ws_only_command, unique_sock_path,
 };
 
 /// A server with the admin endpoint on an ephemeral port, the control
@@ -556,15 +556,7 @@ fn scrape(admin: SocketAddr) -> HashMap<String, f64> {
 #[test]
 fn prometheus_parser_reads_metrics_and_the_counters_move() {
     require_python_websockets();
-    let ok = Command::new("python3")
-        .args(["-c", "import prometheus_client.parser"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with prometheus_client is required: {}",
-        common::INSTALL_HINT
-    );
+    require_python_module("prometheus_client.parser", "prometheus_client");
     let s = Srv::start(&[
         "--admin",
         "127.0.0.1:0",
