@@ -6,23 +6,8 @@ mod common;
 
 use std::process::Command;
 
+use common::json::json_u64;
 use common::{BIN, Server};
-
-/// The value of `"key":` in a flat JSON object of numbers and strings.
-fn json_u64(line: &str, key: &str) -> u64 {
-    let needle = format!("\"{key}\":");
-    let at = line
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {needle} in the JSON line: {line}"))
-        + needle.len();
-    let digits: String = line[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not an integer in: {line}"))
-}
 
 /// `wsbroadcaster bench --url URL ARGS --duration 2s --drain 5s --json
 /// --quiet` against `server`; its stdout. Panics, with both outputs and the

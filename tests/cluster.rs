@@ -132,6 +132,47 @@ fn watched_pair(url: &str, extra: &[&str]) -> (Srv, Srv, Vec<(&'static str, Clie
     (a, b, cl, a0_id)
 }
 
+/// Waits (8 s at most) until node `n` counts a stalled subscription, which
+/// it logs.
+fn wait_stall_noticed(n: &Srv) {
+    wait_until(Duration::from_secs(8), "a stall noticed", || {
+        stat(n, "cluster_stalls") >= 1
+    });
+    n.wait_log(
+        "the subscription is stalled; resubscribing",
+        Duration::from_secs(1),
+    );
+}
+
+/// Publishes probe-1, probe-2, ... on node `a` until b0 (`cl[1]`, on the
+/// other node) gets one, at most `within`: delivery across nodes has
+/// resumed. a0 (`cl[0]`) gets every probe at once; b0 may get texts that
+/// `earlier` accepts before, and nothing else.
+fn probe_until_delivered(
+    a: &Srv,
+    cl: &mut [(&str, Client)],
+    within: Duration,
+    earlier: impl Fn(&str) -> bool,
+) {
+    let deadline = Instant::now() + within;
+    let mut k = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "delivery did not resume within {within:?}"
+        );
+        k += 1;
+        a.udp_send(format!("probe-{k}").as_bytes());
+        expect_all(cl, &[0], &format!("probe-{k}"));
+        match cl[1].1.next(Duration::from_millis(500)) {
+            Got::Text(t) if t.starts_with("probe-") => return,
+            Got::Text(t) if earlier(&t) => {}
+            Got::Timeout | Got::Ping | Got::Pong => {}
+            other => panic!("b0 got {other:?}"),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 
 /// Three nodes, clients on each: every publish source reaches every
@@ -496,13 +537,7 @@ fn redis_failures_are_survived_and_recovered() {
     let paused = Instant::now();
     assert_eq!(redis.cli(&["CLIENT", "PAUSE", "4000", "ALL"]), "OK");
     for n in [&a, &b] {
-        wait_until(Duration::from_secs(8), "a stall detected", || {
-            stat(n, "cluster_stalls") >= 1
-        });
-        n.wait_log(
-            "the subscription is stalled; resubscribing",
-            Duration::from_secs(1),
-        );
+        wait_stall_noticed(n);
     }
     let detected = paused.elapsed();
     assert!(
@@ -526,25 +561,11 @@ fn redis_failures_are_survived_and_recovered() {
         "at most 8 KiB of the 20 KiB waits for Redis; {dropped} dropped"
     );
     // Delivery across nodes resumes once the pause ends, without a restart.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut k = 0;
-    'probe: loop {
-        assert!(
-            Instant::now() < deadline,
-            "delivery did not resume after CLIENT PAUSE"
-        );
-        k += 1;
-        a.udp_send(format!("probe-{k}").as_bytes());
-        // a0 gets every probe at once; b0 once the link is back.
-        expect_all(&mut cl, &[0], &format!("probe-{k}"));
-        match cl[1].1.next(Duration::from_millis(500)) {
-            Got::Text(t) if t.starts_with("probe-") => break 'probe,
-            // Queued while Redis was paused, published once it answered.
-            Got::Text(t) if t == "during-pause" || t.starts_with("bulk-") => {}
-            Got::Timeout | Got::Ping | Got::Pong => {}
-            other => panic!("b0 got {other:?}"),
-        }
-    }
+    // b0 may first get what was queued while Redis was paused, published
+    // once it answered.
+    probe_until_delivered(&a, &mut cl, Duration::from_secs(30), |t| {
+        t == "during-pause" || t.starts_with("bulk-")
+    });
     assert!(paused.elapsed() >= Duration::from_secs(3));
 }
 
@@ -677,30 +698,12 @@ fn a_half_open_link_is_noticed_and_replaced() {
     let frozen = Instant::now();
     proxy.freeze();
     for n in [&a, &b] {
-        wait_until(Duration::from_secs(8), "the stall noticed", || {
-            stat(n, "cluster_stalls") >= 1
-        });
-        n.wait_log(
-            "the subscription is stalled; resubscribing",
-            Duration::from_secs(1),
-        );
+        wait_stall_noticed(n);
         // The publisher's PUBLISH got no answer: its connection is replaced too.
         n.wait_log("publisher lost the Redis link", Duration::from_secs(10));
         n.wait_log("publisher reconnected to Redis", Duration::from_secs(20));
     }
     let noticed = frozen.elapsed();
     assert!(noticed < Duration::from_secs(8), "{noticed:?}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut k = 0;
-    loop {
-        assert!(Instant::now() < deadline, "delivery did not resume");
-        k += 1;
-        a.udp_send(format!("probe-{k}").as_bytes());
-        expect_all(&mut cl, &[0], &format!("probe-{k}"));
-        match cl[1].1.next(Duration::from_millis(500)) {
-            Got::Text(t) if t.starts_with("probe-") => break,
-            Got::Timeout | Got::Ping | Got::Pong => {}
-            other => panic!("b0 got {other:?}"),
-        }
-    }
+    probe_until_delivered(&a, &mut cl, Duration::from_secs(20), |_| false);
 }

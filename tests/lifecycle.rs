@@ -9,8 +9,8 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{
-    Got, PyClient, Server, raw_tcp, require_python_websockets, serve_command, serve_refused,
-    unique_sock_path,
+    Client, Got, PyClient, Server, raw_tcp, require_python_websockets, serve_command,
+    serve_refused, unique_sock_path,
 };
 
 #[test]
@@ -135,21 +135,28 @@ fn handshake_timeout_drops_silent_and_slow_clients() {
     common::assert_still_serving(&server, "after handshake timeouts");
 }
 
-#[test]
-fn ping_interval_sends_pings_and_answered_pings_keep_the_client() {
-    let server = Server::start(&["--ping-interval", "1s", "--idle-timeout", "3s"]);
-    let mut c = server.client();
+/// Reads `c` for `window` (answering pings with pongs, as the client does
+/// on its own); when each ping came. Panics on anything but pings.
+fn pings_within(c: &mut Client, window: Duration) -> Vec<Duration> {
     let t = Instant::now();
     let mut pings = Vec::new();
-    // Read (and so answer pings with pongs, automatically) for 4.5 s: past
-    // the idle timeout, which answered pings must keep away.
-    while t.elapsed() < Duration::from_millis(4500) {
-        match c.next(Duration::from_millis(4500).saturating_sub(t.elapsed())) {
+    while t.elapsed() < window {
+        match c.next(window.saturating_sub(t.elapsed())) {
             Got::Ping => pings.push(t.elapsed()),
             Got::Timeout => break,
             other => panic!("expected only pings, got {other:?} after {:?}", t.elapsed()),
         }
     }
+    pings
+}
+
+#[test]
+fn ping_interval_sends_pings_and_answered_pings_keep_the_client() {
+    let server = Server::start(&["--ping-interval", "1s", "--idle-timeout", "3s"]);
+    let mut c = server.client();
+    // Read (and so answer pings) for 4.5 s: past the idle timeout, which
+    // answered pings must keep away.
+    let pings = pings_within(&mut c, Duration::from_millis(4500));
     assert!(!pings.is_empty(), "no ping within 4.5 s");
     assert!(
         pings[0] >= Duration::from_millis(900) && pings[0] < Duration::from_secs(3),
@@ -171,15 +178,7 @@ fn ping_interval_sends_pings_and_answered_pings_keep_the_client() {
 fn handshake_deadline_kept_as_early_wakeup_pings_on_time() {
     let server = Server::start(&["--handshake-timeout", "500ms", "--ping-interval", "1500ms"]);
     let mut c = server.client();
-    let t = Instant::now();
-    let mut pings = Vec::new();
-    while t.elapsed() < Duration::from_millis(5000) {
-        match c.next(Duration::from_millis(5000).saturating_sub(t.elapsed())) {
-            Got::Ping => pings.push(t.elapsed()),
-            Got::Timeout => break,
-            other => panic!("expected only pings, got {other:?} after {:?}", t.elapsed()),
-        }
-    }
+    let pings = pings_within(&mut c, Duration::from_millis(5000));
     assert!(!pings.is_empty(), "no ping within 5 s");
     assert!(
         pings[0] >= Duration::from_millis(1400) && pings[0] < Duration::from_secs(3),

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::json::json_u64;
 use common::{
-    Client, PyClient, Srv, id_from_greeting, require_python_websockets, serve_refused,
-    serve_ws_only_command, unique_sock_path,
+    Client, PyClient, Srv, id_from_greeting, require_python_module, require_python_websockets,
+    serve_refused, serve_ws_only_command, unique_sock_path,
 };
 
 /// A server with the admin endpoint on an ephemeral port, the control
@@ -81,20 +82,6 @@ impl Control {
             lines.push(l);
         }
     }
-}
-
-/// The value of a numeric JSON field in a flat object (our writer puts no
-/// spaces): `"name":123`.
-fn json_num(json: &str, name: &str) -> u64 {
-    let key = format!("\"{name}\":");
-    let at = json
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-        + key.len();
-    json[at..]
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
 }
 
 /// `curl -sS ARGS URL`: (HTTP status, body, stderr).
@@ -377,7 +364,7 @@ fn an_events_subscriber_that_stops_reading_loses_events_counted_and_is_told() {
         }
         cycles += 50;
         let stats = ctl.json("stats");
-        if json_num(&stats, "events_dropped") > 0 {
+        if json_u64(&stats, "events_dropped") > 0 {
             break;
         }
         assert!(
@@ -393,9 +380,9 @@ fn an_events_subscriber_that_stops_reading_loses_events_counted_and_is_told() {
     let _ = c.next(Duration::from_secs(5));
     drop(c);
     common::wait_until(Duration::from_secs(10), "every client to be gone", || {
-        json_num(&ctl.json("stats"), "connections") == 0
+        json_u64(&ctl.json("stats"), "connections") == 0
     });
-    let dropped = json_num(&ctl.json("stats"), "events_dropped");
+    let dropped = json_u64(&ctl.json("stats"), "events_dropped");
     // Now it reads: every queued event, then how many it lost.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut events = 0u64;
@@ -536,7 +523,7 @@ fn curl_publishes_through_the_admin_endpoint_and_gets_receipts() {
         stats.contains(r#""channels":{"news":2,"sport":2}"#),
         "{stats}"
     );
-    assert!(json_num(&stats, "slow_consumer_closes") >= 1, "{stats}");
+    assert!(json_u64(&stats, "slow_consumer_closes") >= 1, "{stats}");
     let (st, conns) = curl_get(&base, "/connections");
     assert_eq!(st, 200);
     assert!(
@@ -569,15 +556,7 @@ fn scrape(admin: SocketAddr) -> HashMap<String, f64> {
 #[test]
 fn prometheus_parser_reads_metrics_and_the_counters_move() {
     require_python_websockets();
-    let ok = Command::new("python3")
-        .args(["-c", "import prometheus_client.parser"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with prometheus_client is required: {}",
-        common::INSTALL_HINT
-    );
+    require_python_module("prometheus_client.parser", "prometheus_client");
     let s = Srv::start(&[
         "--admin",
         "127.0.0.1:0",
@@ -678,7 +657,7 @@ fn admin_and_control_limits() {
         matches!(c3.read(&mut buf), Ok(0) | Err(_)),
         "closed at the limit"
     );
-    assert_eq!(json_num(&c1.json("stats"), "ops_connections_refused"), 1);
+    assert_eq!(json_u64(&c1.json("stats"), "ops_connections_refused"), 1);
     // An over-long line (over --max-message + 1 KiB) closes that connection.
     c2.w.write_all(&vec![b'a'; 3000]).unwrap();
     assert_eq!(c2.line(), "error: a line over 2048 bytes; closing");
@@ -686,7 +665,7 @@ fn admin_and_control_limits() {
     let mut rest = Vec::new();
     let _ = c2.r.read_to_end(&mut rest);
     assert!(rest.is_empty());
-    assert_eq!(json_num(&c1.json("stats"), "control_errors"), 1);
+    assert_eq!(json_u64(&c1.json("stats"), "control_errors"), 1);
 
     // Admin: a request that does not finish within --admin-timeout is cut.
     let mut slow = common::raw_tcp(admin);
@@ -720,7 +699,7 @@ fn admin_and_control_limits() {
     );
     drop(h);
     let stats = c1.json("stats");
-    assert_eq!(json_num(&stats, "admin_errors"), 4, "{stats}");
+    assert_eq!(json_u64(&stats, "admin_errors"), 4, "{stats}");
     // The WebSocket port still publishes nothing from HTTP.
     let mut h = common::raw_tcp(s.ws);
     h.write_all(b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
@@ -729,7 +708,7 @@ fn admin_and_control_limits() {
         common::read_http_reply(&mut h, Duration::from_secs(5)).status,
         404
     );
-    assert_eq!(json_num(&c1.json("stats"), "messages_published"), 0);
+    assert_eq!(json_u64(&c1.json("stats"), "messages_published"), 0);
 }
 
 #[test]

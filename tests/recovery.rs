@@ -9,6 +9,7 @@ use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use common::json::field;
 use common::{Client, Got, Server, raw_tcp, read_http_reply, upgrade_request};
 
 /// One envelope, read with a tiny parser for exactly the format the server
@@ -22,19 +23,6 @@ struct Env {
     data: Option<String>,
     reset: Option<String>,
     gap: Option<u64>,
-}
-
-fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let i = json.find(&pat)? + pat.len();
-    let rest = &json[i..];
-    if let Some(s) = rest.strip_prefix('"') {
-        let end = s.find('"')?;
-        Some(&s[..end])
-    } else {
-        let end = rest.find([',', '}'])?;
-        Some(&rest[..end])
-    }
 }
 
 fn env(json: &str) -> Env {

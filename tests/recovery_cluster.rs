@@ -17,19 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::json::field;
 use common::rpc::stat;
 use common::{Client, Got, Srv};
 use redis_server::Redis;
-
-fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let i = json.find(&pat)? + pat.len();
-    let rest = &json[i..];
-    match rest.strip_prefix('"') {
-        Some(s) => Some(&s[..s.find('"')?]),
-        None => Some(&rest[..rest.find([',', '}'])?]),
-    }
-}
 
 fn next_text(c: &mut Client) -> String {
     match c.next_message(Duration::from_secs(10)) {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::json::field;
 use common::{Client, Got, Server};
 use rand::Rng;
 
@@ -26,17 +27,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":");
-    let i = json.find(&pat)? + pat.len();
-    let rest = &json[i..];
-    if let Some(s) = rest.strip_prefix('"') {
-        Some(&s[..s.find('"')?])
-    } else {
-        Some(&rest[..rest.find([',', '}'])?])
-    }
 }
 
 #[derive(Default)]

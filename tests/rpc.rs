@@ -8,25 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::Srv;
-use common::{Lines, require_python_websockets, wait_exit};
-
-fn require_python_msgpack() {
-    let ok = Command::new("python3")
-        .args(["-c", "import msgpack"])
-        .stdin(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with the `msgpack` package is required for this test: {}",
-        common::INSTALL_HINT
-    );
-}
+use common::{Lines, require_python_module, require_python_websockets, wait_exit};
 
 #[test]
 fn rpc_methods_notifications_pipelining_and_errors() {
     require_python_websockets();
-    require_python_msgpack();
+    require_python_module("msgpack", "msgpack");
     let max_message = 4096;
     let s = Srv::start(&[
         "--rpc",

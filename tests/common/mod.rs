@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod json;
 pub mod rpc;
 pub mod spawn;
 pub mod srv;
@@ -419,14 +420,19 @@ fn tool_output(cmd: &str, args: &[&str]) -> Option<std::process::Output> {
         .ok()
 }
 
-/// python3 with the `websockets` package.
-pub fn require_python_websockets() {
-    let out = tool_output("python3", &["-c", "import websockets.sync.client"]);
+/// python3 that can `import MODULE`, from the Python package `package`.
+pub fn require_python_module(module: &str, package: &str) {
+    let out = tool_output("python3", &["-c", &format!("import {module}")]);
     assert!(
         out.as_ref().is_some_and(|o| o.status.success()),
-        "python3 with the `websockets` package is required for this test: {INSTALL_HINT} ({:?})",
+        "python3 with the `{package}` package is required for this test: {INSTALL_HINT} ({:?})",
         out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
     );
+}
+
+/// python3 with the `websockets` package.
+pub fn require_python_websockets() {
+    require_python_module("websockets.sync.client", "websockets");
 }
 
 /// netcat-openbsd as `nc` (-U, -u, -N).
