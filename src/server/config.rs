@@ -158,6 +158,18 @@ impl WriteDelay {
             }
         }
     }
+
+    /// A meter for a flush pass over `dirty` connections, when this mode
+    /// reads fan-outs (`Auto` only: the other modes measure nothing) and
+    /// the pass can be large (`dirty` at least `large`).
+    pub(crate) fn meter(self, dirty: usize, large: usize) -> Option<FanoutMeter> {
+        (self == WriteDelay::Auto && dirty >= large).then(|| FanoutMeter {
+            started: Instant::now(),
+            large: large.max(1),
+            writes: 0,
+            frames: 0,
+        })
+    }
 }
 
 /// A large fan-out pass of the loop (one write to each of many
@@ -170,6 +182,38 @@ pub(crate) struct Fanout {
     pub(crate) took: Duration,
     /// Frames per write, on average (rounded down).
     pub(crate) frames_per_write: usize,
+}
+
+/// Measures one flush pass for `--write-delay auto` ([`WriteDelay::meter`]):
+/// when it started, and the frames its WebSocket writes carried.
+#[derive(Debug)]
+pub(crate) struct FanoutMeter {
+    started: Instant,
+    /// Writes that make the pass a large fan-out (at least 1).
+    large: usize,
+    writes: usize,
+    frames: usize,
+}
+
+impl FanoutMeter {
+    /// One WebSocket write carrying `frames` queued frames.
+    pub(crate) fn count(&mut self, frames: usize) {
+        self.writes += 1;
+        self.frames += frames;
+    }
+
+    /// The pass, ending now, if it wrote enough connections to be a large
+    /// fan-out.
+    pub(crate) fn finish(self) -> Option<Fanout> {
+        (self.writes >= self.large).then(|| {
+            let end = Instant::now();
+            Fanout {
+                end,
+                took: end - self.started,
+                frames_per_write: self.frames / self.writes,
+            }
+        })
+    }
 }
 
 impl ServerConfig {
@@ -272,6 +316,30 @@ mod tests {
         let batched = Some(fanout(end, took, WriteDelay::AUTO_FRAMES));
         assert_eq!(WriteDelay::Auto.due(end, small), Some(end + took));
         assert_eq!(WriteDelay::Auto.due(end, batched), None);
+    }
+
+    #[test]
+    fn only_auto_measures_a_pass_and_only_a_large_one() {
+        for fixed in [Duration::ZERO, 20 * MS] {
+            assert!(WriteDelay::Fixed(fixed).meter(1000, 256).is_none());
+        }
+        assert!(WriteDelay::Auto.meter(255, 256).is_none());
+        // A pass that started large but wrote fewer connections (the rest
+        // were held or gone) is not a fan-out.
+        let mut m = WriteDelay::Auto.meter(256, 256).expect("auto measures");
+        for _ in 0..255 {
+            m.count(1);
+        }
+        assert!(m.finish().is_none());
+        let before = Instant::now();
+        let mut m = WriteDelay::Auto.meter(300, 256).expect("auto measures");
+        for i in 0..300 {
+            m.count(if i % 2 == 0 { 1 } else { 4 });
+        }
+        let f = m.finish().expect("a large fan-out");
+        // 150 x 1 + 150 x 4 frames over 300 writes, rounded down.
+        assert_eq!(f.frames_per_write, 2);
+        assert!(f.end >= before && f.took <= f.end - before);
     }
 
     #[test]

@@ -664,8 +664,9 @@ impl Server {
     /// written only once the window that started with the first frame held
     /// has passed (or at shutdown); they stay on the dirty list until then.
     /// `auto` opens such a window only right after a large fan-out pass, as
-    /// long as that pass took ([`WriteDelay::due`]); a pass that wrote
-    /// [`FLUSH_SLICE`] connections or more is timed for it.
+    /// long as that pass took ([`WriteDelay::due`]); in that mode only, a
+    /// pass that wrote [`FLUSH_SLICE`] connections or more is timed for it
+    /// ([`WriteDelay::meter`]).
     fn flush_dirty(&mut self, now: Instant) {
         if self.write_due.is_none() && self.shutdown_deadline.is_none() {
             self.write_due = self.cfg.write_delay.due(now, self.last_fanout);
@@ -675,11 +676,9 @@ impl Server {
             self.write_due = None;
         }
         let mut dirty = std::mem::take(&mut self.dirty);
-        let started = (dirty.len() >= FLUSH_SLICE).then(Instant::now);
+        let mut meter = self.cfg.write_delay.meter(dirty.len(), FLUSH_SLICE);
         let mut held = 0;
         let mut written = 0;
-        let mut written_ws = 0;
-        let mut frames = 0;
         for i in 0..dirty.len() {
             let key = dirty[i];
             if written == FLUSH_SLICE {
@@ -709,8 +708,9 @@ impl Server {
             peer.dirty = false;
             peer.urgent = false;
             written += 1;
-            written_ws += 1;
-            frames += peer.out.chunks();
+            if let Some(m) = meter.as_mut() {
+                m.count(peer.out.chunks());
+            }
             let was_flushing = matches!(peer.state, PeerState::Flushing);
             match peer.flush() {
                 Ok(drained) => {
@@ -738,13 +738,8 @@ impl Server {
         if held == 0 {
             self.write_due = None;
         }
-        if let Some(started) = started.filter(|_| written_ws >= FLUSH_SLICE) {
-            let end = Instant::now();
-            self.last_fanout = Some(Fanout {
-                end,
-                took: end - started,
-                frames_per_write: frames / written_ws,
-            });
+        if let Some(fanout) = meter.and_then(|m| m.finish()) {
+            self.last_fanout = Some(fanout);
         }
         // Removals queued disconnect events for the `events` subscribers:
         // flush those now. Anything else that became dirty during the pass
