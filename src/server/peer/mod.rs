@@ -1,29 +1,30 @@
 //! One WebSocket client as the server sees it: the opening handshake, the
 //! open connection, and the orderly shutdown of the TCP stream.
+//!
+//! This file holds a client's state and its way out (the flush that ends
+//! in shutting the TCP stream); the rest has a file each: `handshake` (the
+//! upgrade request), `open` (frames in, the close handshake) and
+//! `liveness` (handshake, ping, idle and close deadlines).
+
+mod handshake;
+mod liveness;
+mod open;
 
 use std::fmt;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Instant;
 
-use log::{debug, info, warn};
-
-use super::auth::unix_now;
-use super::config::{ClientMessages, ServerConfig};
+use super::config::ServerConfig;
 use super::history::Since;
 use super::history::pending::Pending;
-use super::history::request::recovery_from_query;
-use super::outbound::{Chunk, Outbound};
-use super::route::{ConnId, channels_from_query};
+use super::outbound::Outbound;
+use super::route::ConnId;
 use super::slow::HeldSet;
 use super::stats::Stats;
 use super::stream::PeerStream;
 use super::timers::{Serial, Tick};
-use crate::protocol::deflate::{ServerDeflate, negotiate};
-use crate::protocol::handshake::Progress;
-use crate::protocol::handshake::server::{
-    RequestError, RequestParser, http_response, reason_phrase,
-};
-use crate::protocol::{CloseCode, CloseState, Connection, Event, MessageKind, Role};
+use crate::protocol::handshake::server::RequestParser;
+use crate::protocol::{CloseCode, Connection, Event, MessageKind};
 
 /// Where a client stands.
 #[derive(Debug)]
@@ -202,211 +203,10 @@ impl WsPeer {
     pub(crate) fn on_bytes(&mut self, data: &[u8], cx: &mut PeerCx<'_>, now: Instant) -> Deadline {
         self.last_read = Tick::from_instant(now);
         match &mut self.state {
-            PeerState::Handshake { parser, reject } => {
-                let reject = *reject;
-                match parser.feed(data) {
-                    Ok(Progress::Partial) => Deadline::Keep,
-                    Ok(Progress::Complete { value, consumed }) => {
-                        if reject {
-                            cx.stats.http_rejected += 1;
-                            info!(
-                                "refused {} : at the connection limit ({})",
-                                self.addr, cx.cfg.max_connections
-                            );
-                            let body = "server is at its connection limit, try again later\n";
-                            return self.refuse(
-                                http_response(503, &[("Retry-After", "5")], body),
-                                cx,
-                                now,
-                            );
-                        }
-                        // Channels are checked before the upgrade, so a bad
-                        // name is an HTTP error the client can read.
-                        match channels_from_query(value.query(), &cx.cfg.channels) {
-                            Ok(channels) => self.channels = channels,
-                            Err(e) => {
-                                cx.stats.http_rejected += 1;
-                                info!("refused {}: {e} (400)", self.addr);
-                                let body = format!("Bad Request: {e}\n");
-                                return self.refuse(http_response(400, &[], &body), cx, now);
-                            }
-                        }
-                        // Origin and channel token (docs/operations.md).
-                        if let Err(refused) = cx.cfg.auth.admit(
-                            value.origin.as_deref(),
-                            &self.channels,
-                            value.query(),
-                            unix_now(),
-                        ) {
-                            cx.stats.http_rejected += 1;
-                            refused.count(cx.stats);
-                            let status = refused.status();
-                            info!("refused {}: {refused} ({status})", self.addr);
-                            let body = format!("{}: {refused}\n", reason_phrase(status));
-                            return self.refuse(http_response(status, &[], &body), cx, now);
-                        }
-                        let history_on = cx.cfg.history.per_stream > 0;
-                        match recovery_from_query(value.query(), &self.channels, history_on) {
-                            Ok(Some(since)) => {
-                                self.recover = true;
-                                self.since = (!since.is_empty()).then(|| Box::new(since));
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                cx.stats.http_rejected += 1;
-                                info!("refused {}: {e} (400)", self.addr);
-                                let body = format!("Bad Request: {e}\n");
-                                return self.refuse(http_response(400, &[], &body), cx, now);
-                            }
-                        }
-                        // permessage-deflate (RFC 7692): the first acceptable offer.
-                        let negotiated = negotiate(&value.extensions, cx.cfg.deflate);
-                        let answer = negotiated.as_ref().map(|(_, a)| a.as_str());
-                        self.out.push(Chunk::Owned(value.accept_with(None, answer)));
-                        let mut conn = Connection::new(Role::Server, cx.cfg.limits);
-                        if let Some((params, _)) = negotiated {
-                            conn.set_deflate(params);
-                            self.deflate = match cx.cfg.deflate {
-                                ServerDeflate::PerConnection => PeerDeflate::PerConnection,
-                                _ => PeerDeflate::Shared(params.server_max_window_bits),
-                            };
-                        }
-                        if cx.cfg.announce_id {
-                            // The client's first message: its id, as JSON.
-                            let hello = format!("{{\"id\":\"{}\"}}", self.id);
-                            if conn
-                                .send_message(MessageKind::Text, hello.as_bytes())
-                                .is_ok()
-                            {
-                                self.out.push(Chunk::Owned(conn.take_transmit()));
-                            }
-                        }
-                        self.state = PeerState::Open(conn);
-                        cx.stats.connections_opened += 1;
-                        info!(
-                            "open id={} peer={} path={:?} channels={:?} origin={:?}",
-                            self.id,
-                            self.addr,
-                            value.target,
-                            self.channels,
-                            value.origin.as_deref().unwrap_or("-")
-                        );
-                        let first = self.on_frames(&data[consumed..], cx, now);
-                        match first {
-                            Deadline::Keep => self.first_liveness_deadline(cx.cfg, now),
-                            d => d,
-                        }
-                    }
-                    Err(err) => {
-                        cx.stats.http_rejected += 1;
-                        let response = match &err {
-                            RequestError::NotWebSocket { method, path } => {
-                                debug!("plain HTTP {method} {path} from {}: 404", self.addr);
-                                http_response(
-                                    404,
-                                    &[],
-                                    "Not Found: this is a WebSocket server; HTTP requests publish nothing\n",
-                                )
-                            }
-                            _ => {
-                                info!("refused {}: {} ({})", self.addr, err, err.status());
-                                err.response()
-                            }
-                        };
-                        self.refuse(response, cx, now)
-                    }
-                }
-            }
+            PeerState::Handshake { .. } => self.on_handshake(data, cx, now),
             PeerState::Open(_) => self.on_frames(data, cx, now),
             PeerState::Flushing | PeerState::Linger => Deadline::Keep,
         }
-    }
-
-    fn refuse(&mut self, response: Vec<u8>, cx: &PeerCx<'_>, now: Instant) -> Deadline {
-        self.out.push(Chunk::Owned(response));
-        self.state = PeerState::Flushing;
-        Deadline::At(now + cx.cfg.close_timeout)
-    }
-
-    /// Feeds frames to the connection and acts on its events.
-    fn on_frames(&mut self, data: &[u8], cx: &mut PeerCx<'_>, now: Instant) -> Deadline {
-        let PeerState::Open(conn) = &mut self.state else {
-            return Deadline::Keep;
-        };
-        let was = conn.close_state();
-        let mut input = data;
-        while !input.is_empty() {
-            let n = conn.receive_message(input, cx.events);
-            input = &input[n..];
-            for event in cx.events.drain(..) {
-                match event {
-                    Event::Message { kind, data } => {
-                        cx.stats.client_messages += 1;
-                        // The buffer goes back to the connection for its
-                        // next message once used (`Server::on_data` does
-                        // it for published ones).
-                        match cx.cfg.client_messages {
-                            ClientMessages::Broadcast => cx.publish.push((kind, data)),
-                            ClientMessages::Echo => {
-                                let _ = conn.send_message(kind, &data);
-                                conn.recycle(data);
-                            }
-                            ClientMessages::Ignore => conn.recycle(data),
-                        }
-                    }
-                    Event::Ping(_) | Event::Pong(_) => {}
-                    Event::Closed { code, reason } => {
-                        if self.close.is_none() {
-                            self.close = Some(Box::new(CloseInfo {
-                                code: code.map_or(CloseCode::NO_STATUS.0, |c| c.0),
-                                reason,
-                                by: "client",
-                            }));
-                        }
-                    }
-                    Event::Failed(err) => {
-                        cx.stats.protocol_errors += 1;
-                        debug!("id={} protocol error: {err}", self.id);
-                        self.close = Some(Box::new(CloseInfo {
-                            code: err.close_code().0,
-                            reason: err.to_string(),
-                            by: "server",
-                        }));
-                    }
-                }
-            }
-        }
-        if conn.has_transmit() {
-            self.out.push(Chunk::Owned(conn.take_transmit()));
-        }
-        // A client that sends pings (or echo-mode messages) but never reads
-        // would grow its queue without bound: the queued-bytes limit covers
-        // everything queued for it, not only broadcasts.
-        if self.out.queued_bytes() > cx.cfg.max_queued_bytes && conn.can_send() {
-            cx.stats.slow_consumer_closes += 1;
-            warn!(
-                "id={} peer={} does not read its replies ({} bytes queued): closing with 1008",
-                self.id,
-                self.addr,
-                self.out.queued_bytes()
-            );
-            self.out.discard_unstarted();
-            self.held.clear();
-            return self.close(
-                CloseCode::POLICY_VIOLATION,
-                "slow consumer: queued bytes over limit",
-                cx.cfg,
-                now,
-            );
-        }
-        if conn.is_closed() {
-            self.state = PeerState::Flushing;
-            return Deadline::At(now + cx.cfg.close_timeout);
-        }
-        if was != conn.close_state() {
-            return Deadline::At(now + cx.cfg.close_timeout);
-        }
-        Deadline::Keep
     }
 
     /// Hands a message buffer this peer's connection produced back to it,
@@ -414,102 +214,6 @@ impl WsPeer {
     pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
         if let PeerState::Open(conn) = &mut self.state {
             conn.recycle(buf);
-        }
-    }
-
-    /// Starts a close handshake from our side (shutdown, idle, slow consumer).
-    pub(crate) fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-        cfg: &ServerConfig,
-        now: Instant,
-    ) -> Deadline {
-        match &mut self.state {
-            PeerState::Open(conn) => {
-                // Held messages would follow the close frame: drop them.
-                self.held.clear();
-                if conn.close(code, reason).is_ok() {
-                    self.out.push(Chunk::Owned(conn.take_transmit()));
-                    self.close = Some(Box::new(CloseInfo {
-                        code: code.0,
-                        reason: reason.to_owned(),
-                        by: "server",
-                    }));
-                }
-                Deadline::At(now + cfg.close_timeout)
-            }
-            _ => Deadline::Keep,
-        }
-    }
-
-    /// The next liveness check for an open connection, if pings or the idle
-    /// timeout are enabled.
-    pub(crate) fn liveness_deadline(&self, cfg: &ServerConfig) -> Option<Instant> {
-        let last_read = self.last_read.instant();
-        let idle = (!cfg.idle_timeout.is_zero()).then(|| last_read + cfg.idle_timeout);
-        let ping = (!cfg.ping_interval.is_zero())
-            .then(|| self.last_read.max(self.last_ping).instant() + cfg.ping_interval);
-        match (idle, ping) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// The deadline right after the upgrade, in place of the handshake's.
-    ///
-    /// The handshake's timer entry is still queued. When it is due no later
-    /// than the first liveness check (the defaults: 10 s against 30 s), it
-    /// is kept as an early wake-up instead of queuing a second entry:
-    /// [`Self::on_deadline`] finds nothing due then and schedules the real
-    /// check from `last_read`, as it does for any early wake-up. An idle
-    /// connection so holds one timer entry, not two.
-    fn first_liveness_deadline(&self, cfg: &ServerConfig, now: Instant) -> Deadline {
-        match self.liveness_deadline(cfg) {
-            None => Deadline::Clear,
-            // `last_read` is `now`, and the handshake entry is due at
-            // most `handshake_timeout` after it.
-            Some(at) if at.saturating_duration_since(now) >= cfg.handshake_timeout => {
-                Deadline::Keep
-            }
-            Some(at) => Deadline::At(at),
-        }
-    }
-
-    /// A deadline came due. Returns `None` when the peer must be dropped now.
-    pub(crate) fn on_deadline(&mut self, cfg: &ServerConfig, now: Instant) -> Option<Deadline> {
-        match &mut self.state {
-            PeerState::Handshake { .. } => {
-                debug!("handshake timeout for {}", self.addr);
-                None
-            }
-            PeerState::Flushing | PeerState::Linger => None,
-            PeerState::Open(conn) if conn.close_state() != CloseState::Open => {
-                if let Some(c) = self.close.as_mut() {
-                    c.reason.push_str(" (close timeout)");
-                }
-                None
-            }
-            PeerState::Open(conn) => {
-                if !cfg.idle_timeout.is_zero()
-                    && now.duration_since(self.last_read.instant()) >= cfg.idle_timeout
-                {
-                    warn!("id={} silent for {:?}: closing", self.id, cfg.idle_timeout);
-                    return Some(self.close(CloseCode::GOING_AWAY, "idle timeout", cfg, now));
-                }
-                if !cfg.ping_interval.is_zero()
-                    && now.duration_since(self.last_read.max(self.last_ping).instant())
-                        >= cfg.ping_interval
-                {
-                    let _ = conn.send_ping(b"");
-                    self.out.push(Chunk::Owned(conn.take_transmit()));
-                    self.last_ping = Tick::from_instant(now);
-                }
-                Some(
-                    self.liveness_deadline(cfg)
-                        .map_or(Deadline::Clear, Deadline::At),
-                )
-            }
         }
     }
 
@@ -545,25 +249,6 @@ impl WsPeer {
             self.state = PeerState::Linger;
         }
         Ok(drained)
-    }
-
-    /// A read failed. A client that spoke plain HTTP to the TLS port gets a
-    /// plain-text 400 saying so (the deadline to apply); any other error
-    /// ends the connection (`None`).
-    pub(crate) fn on_read_error(
-        &mut self,
-        e: &std::io::Error,
-        cx: &mut PeerCx<'_>,
-        now: Instant,
-    ) -> Option<Deadline> {
-        if !(super::tls::is_plain_http(e) && matches!(self.state, PeerState::Handshake { .. })) {
-            return None;
-        }
-        cx.stats.http_rejected += 1;
-        info!("refused {}: plain HTTP on the TLS port (400)", self.addr);
-        self.stream.downgrade();
-        let body = "Bad Request: this port speaks TLS; connect with wss:// (or https://)\n";
-        Some(self.refuse(http_response(400, &[], body), cx, now))
     }
 
     /// The log line's close fields.
