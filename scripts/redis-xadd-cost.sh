@@ -20,9 +20,9 @@ for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 tick=$(getconf CLK_TCK)
 payload=$(head -c 184 /dev/zero | tr '\0' x)
-# The sequencer, as the node loads it (src/server/cluster/wire/mod.rs, SEQUENCER).
+# The sequencer, as the node loads it (src/server/cluster/wire/history.rs, SEQUENCER).
 root=$(cd "$(dirname "$0")/.." && pwd)
-lua=$(sed -n '/^pub(crate) const SEQUENCER: &str = r#"$/,/^"#;$/p' "$root/src/server/cluster/wire/mod.rs" | sed '1d;$d')
+lua=$(sed -n '/^pub(crate) const SEQUENCER: &str = r#"$/,/^"#;$/p' "$root/src/server/cluster/wire/history.rs" | sed '1d;$d')
 sha=$(redis-cli -p "$port" SCRIPT LOAD "$lua")
 n=200000
 for pipeline in 1 16; do
