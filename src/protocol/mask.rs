@@ -63,7 +63,7 @@ fn xor16(lane: &mut [u8], wide: u128) {
 /// Appends `src` XORed with the mask `key` to `dst`, where `src[0]` is byte
 /// number `offset` of the frame's payload: the same bytes as
 /// `dst.extend_from_slice(src)` followed by [`apply_mask`] on the new part,
-/// in one pass (read, XOR, write): 64-byte blocks of four 16-byte lanes,
+/// in one pass (read, XOR, write): whole 64-byte blocks in [`xor_blocks`],
 /// then 16-byte lanes, then bytes.
 ///
 /// The one `unsafe` line of the protocol core is here (`set_len` after
@@ -79,16 +79,14 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
     dst.reserve(src.len());
     let word = rotated_key(key, offset);
     let out = &mut dst.spare_capacity_mut()[..src.len()];
-    let mut out_blocks = out.chunks_exact_mut(64);
-    let mut blocks = src.chunks_exact(64);
-    for (o, i) in (&mut out_blocks).zip(&mut blocks) {
-        for (o, i) in o.chunks_exact_mut(16).zip(i.chunks_exact(16)) {
-            o.copy_from_slice(&xor16_copy(i, word).map(MaybeUninit::new));
-        }
-    }
+    let done = if src.len() >= 64 {
+        xor_blocks(out, src, word)
+    } else {
+        0
+    };
     // Every block and lane is a multiple of 4 bytes: the phase is unchanged.
-    let mut out_lanes = out_blocks.into_remainder().chunks_exact_mut(16);
-    let mut lanes = blocks.remainder().chunks_exact(16);
+    let mut out_lanes = out[done..].chunks_exact_mut(16);
+    let mut lanes = src[done..].chunks_exact(16);
     for (o, i) in (&mut out_lanes).zip(&mut lanes) {
         o.copy_from_slice(&xor16_copy(i, word).map(MaybeUninit::new));
     }
@@ -98,16 +96,52 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
         o.write(b ^ k);
     }
     // SAFETY: `out` is the first `src.len()` elements of the spare capacity
-    // (`reserve` made room) and the three loops above initialised every one
-    // of them: the 64-byte blocks, the 16-byte lanes of what is left, then
-    // its last bytes, each zipped with the same split of `src`, which has
-    // `out`'s length. `rfc6455_5_3_extend_masked_matches_reference` checks
-    // every length 0..=257 (every path through the loops), alignment and
-    // phase against the bytewise reference, with and without spare capacity.
+    // (`reserve` made room) and every one of them is initialised: the first
+    // `done` by `xor_blocks` (which writes exactly that many, a multiple of
+    // 64), the rest by the 16-byte lanes and then the last bytes, zipped
+    // with the same split of `src`, which has `out`'s length.
+    // `rfc6455_5_3_extend_masked_matches_reference` checks every length
+    // 0..=257 (every path through the loops), alignment and phase against
+    // the bytewise reference, with and without spare capacity.
     #[allow(unsafe_code)]
     unsafe {
         dst.set_len(start + src.len());
     }
+}
+
+/// Writes the whole 64-byte blocks of `src`, XORed with `word` repeated, to
+/// the start of `out` (at least as long as `src`); returns how many bytes
+/// that was (`src.len()` rounded down to a multiple of 64).
+///
+/// Not inlined, so that its code does not depend on the caller: the same
+/// loop, inlined into the receive path, compiled to one vector XOR per 16
+/// bytes by default but, with `-C target-cpu=native`, to byte stores and a
+/// round trip through the stack (8x slower at 64 KiB); other formulations
+/// did the same in other callers (docs/benchmarks.md, "Unmasking"). One
+/// call per frame of 64 bytes or more costs a few instructions.
+#[inline(never)]
+fn xor_blocks(out: &mut [MaybeUninit<u8>], src: &[u8], word: u32) -> usize {
+    // Same length as `src`: one loop bound for both.
+    let out = &mut out[..src.len()];
+    let w = u128::from(word);
+    let lane = (w | (w << 32) | (w << 64) | (w << 96)).to_ne_bytes();
+    let mut pattern = [0u8; 64];
+    for chunk in pattern.chunks_exact_mut(16) {
+        chunk.copy_from_slice(&lane);
+    }
+    let mut out_blocks = out.chunks_exact_mut(64);
+    let mut blocks = src.chunks_exact(64);
+    for (o, i) in (&mut out_blocks).zip(&mut blocks) {
+        // One element-wise expression over fixed-size arrays, written
+        // straight to the output: full-width vector loads, XORs and stores
+        // on every target (16 bytes by default, 32 or 64 with wider SIMD).
+        let o: &mut [MaybeUninit<u8>; 64] = o.try_into().expect("a 64-byte block");
+        let i: &[u8; 64] = i.try_into().expect("a 64-byte block");
+        for k in 0..64 {
+            o[k].write(i[k] ^ pattern[k]);
+        }
+    }
+    src.len() - blocks.remainder().len()
 }
 
 /// The key as a native-endian word whose bytes, in memory order, are the
