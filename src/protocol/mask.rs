@@ -9,7 +9,13 @@
 //! [`extend_masked`] is the receive path's form: it appends the unmasked
 //! copy of the input to the message buffer in one pass (read, XOR, write),
 //! instead of copying and then unmasking the copy in place (two passes over
-//! the payload).
+//! the payload). Its whole 64-byte blocks go through `xor_blocks`, compiled
+//! out of line (so its vector loop does not depend on the caller) and, on
+//! x86-64 CPUs with AVX2, for 32-byte vectors.
+//!
+//! The protocol core's only `unsafe` code is here, two audited lines: the
+//! `set_len` in `extend_masked_with` and the call of the AVX2 build of the
+//! block loop after run-time detection in `xor_blocks`.
 
 use std::mem::MaybeUninit;
 
@@ -63,11 +69,11 @@ fn xor16(lane: &mut [u8], wide: u128) {
 /// Appends `src` XORed with the mask `key` to `dst`, where `src[0]` is byte
 /// number `offset` of the frame's payload: the same bytes as
 /// `dst.extend_from_slice(src)` followed by [`apply_mask`] on the new part,
-/// in one pass (read, XOR, write): whole 64-byte blocks in [`xor_blocks`],
+/// in one pass (read, XOR, write): whole 64-byte blocks in `xor_blocks`,
 /// then 16-byte lanes, then bytes.
 ///
-/// The one `unsafe` line of the protocol core is here (`set_len` after
-/// writing the spare capacity). The safe formulations tried: `Vec::extend`
+/// It needs `unsafe` for `set_len` after writing the spare capacity. The
+/// safe formulations tried: `Vec::extend`
 /// from a `chunks_exact` flat-map compiled, in this crate, to a loop LLVM
 /// did not unroll, and a 64 KiB frame took about twice as long to decode;
 /// `extend_from_slice` of each masked 64- or 256-byte block keeps a
@@ -75,12 +81,27 @@ fn xor16(lane: &mut [u8], wide: u128) {
 /// stand-alone test (docs/benchmarks.md).
 #[inline(always)]
 pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    extend_masked_with(dst, src, key, offset, xor_blocks);
+}
+
+/// [`extend_masked`] with the block loop given: [`xor_blocks`], or in tests
+/// [`xor_blocks_portable`] too (the dispatch picks only one per CPU).
+/// `blocks` must initialise exactly the first bytes of its output that its
+/// result says, a multiple of 64, as both do.
+#[inline(always)]
+fn extend_masked_with(
+    dst: &mut Vec<u8>,
+    src: &[u8],
+    key: [u8; 4],
+    offset: usize,
+    blocks: fn(&mut [MaybeUninit<u8>], &[u8], u32) -> usize,
+) {
     let start = dst.len();
     dst.reserve(src.len());
     let word = rotated_key(key, offset);
     let out = &mut dst.spare_capacity_mut()[..src.len()];
     let done = if src.len() >= 64 {
-        xor_blocks(out, src, word)
+        blocks(out, src, word)
     } else {
         0
     };
@@ -97,12 +118,13 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
     }
     // SAFETY: `out` is the first `src.len()` elements of the spare capacity
     // (`reserve` made room) and every one of them is initialised: the first
-    // `done` by `xor_blocks` (which writes exactly that many, a multiple of
-    // 64), the rest by the 16-byte lanes and then the last bytes, zipped
-    // with the same split of `src`, which has `out`'s length.
-    // `rfc6455_5_3_extend_masked_matches_reference` checks every length
-    // 0..=257 (every path through the loops), alignment and phase against
-    // the bytewise reference, with and without spare capacity.
+    // `done` by `blocks` (`xor_blocks` or `xor_blocks_portable`, which write
+    // exactly that many, a multiple of 64), the rest by the 16-byte lanes
+    // and then the last bytes, zipped with the same split of `src`, which
+    // has `out`'s length. `rfc6455_5_3_extend_masked_matches_reference`
+    // checks every length 0..=257 (every path through the loops, up to four
+    // blocks), alignment and phase against the bytewise reference, with and
+    // without spare capacity, through both block loops.
     #[allow(unsafe_code)]
     unsafe {
         dst.set_len(start + src.len());
@@ -119,15 +141,41 @@ pub fn extend_masked(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize)
 /// round trip through the stack (8x slower at 64 KiB); other formulations
 /// did the same in other callers (docs/benchmarks.md, "Unmasking"). One
 /// call per frame of 64 bytes or more costs a few instructions.
+///
+/// On x86-64 CPUs with AVX2 (checked once, then a cached flag) the same
+/// loop runs compiled for 32-byte vectors: half the loads and stores of the
+/// 16-byte SSE2 baseline every x86-64 build targets, which matters most
+/// when the payload does not start on a 16-byte boundary, as in a frame
+/// read after its header (docs/benchmarks.md).
 #[inline(never)]
 fn xor_blocks(out: &mut [MaybeUninit<u8>], src: &[u8], word: u32) -> usize {
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: `xor_blocks_avx2` has no requirement besides its target
+        // feature, and the CPU running this has AVX2 (checked just above).
+        // `rfc6455_5_3_extend_masked_matches_reference` runs this path on
+        // CPUs with AVX2, and the portable one everywhere.
+        #[allow(unsafe_code)]
+        return unsafe { xor_blocks_avx2(out, src, word) };
+    }
+    xor_blocks_portable(out, src, word)
+}
+
+/// [`xor_blocks_portable`] compiled for AVX2.
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+fn xor_blocks_avx2(out: &mut [MaybeUninit<u8>], src: &[u8], word: u32) -> usize {
+    xor_blocks_portable(out, src, word)
+}
+
+/// The loop of [`xor_blocks`], for the target the crate is compiled for.
+#[inline(always)]
+fn xor_blocks_portable(out: &mut [MaybeUninit<u8>], src: &[u8], word: u32) -> usize {
     // Same length as `src`: one loop bound for both.
     let out = &mut out[..src.len()];
-    let w = u128::from(word);
-    let lane = (w | (w << 32) | (w << 64) | (w << 96)).to_ne_bytes();
     let mut pattern = [0u8; 64];
-    for chunk in pattern.chunks_exact_mut(16) {
-        chunk.copy_from_slice(&lane);
+    for chunk in pattern.chunks_exact_mut(4) {
+        chunk.copy_from_slice(&word.to_ne_bytes());
     }
     let mut out_blocks = out.chunks_exact_mut(64);
     let mut blocks = src.chunks_exact(64);
@@ -202,7 +250,9 @@ mod tests {
     /// `extend_masked` appends exactly what copying and then masking with
     /// the bytewise reference gives: every length 0..=257, every source
     /// alignment and key phase, appended to an empty buffer, to one with
-    /// bytes in it and spare capacity, and to one with no spare capacity.
+    /// bytes in it and spare capacity, and to one with no spare capacity;
+    /// with the block loop the CPU gets (AVX2 where it has it) and with the
+    /// portable one.
     #[test]
     fn rfc6455_5_3_extend_masked_matches_reference() {
         let key = [0x12, 0x34, 0x56, 0x78];
@@ -227,11 +277,17 @@ mod tests {
                         },
                     ];
                     for prefix in prefixes {
-                        let mut dst = prefix.clone();
-                        extend_masked(&mut dst, src, key, offset);
                         let mut want = prefix.clone();
                         want.extend_from_slice(&want_tail);
+                        let mut dst = prefix.clone();
+                        extend_masked(&mut dst, src, key, offset);
                         assert_eq!(dst, want, "len {len} align {align} offset {offset}");
+                        let mut dst = prefix.clone();
+                        extend_masked_with(&mut dst, src, key, offset, xor_blocks_portable);
+                        assert_eq!(
+                            dst, want,
+                            "portable: len {len} align {align} offset {offset}"
+                        );
                     }
                 }
             }
