@@ -329,9 +329,78 @@ fn instr(spec: &str) {
     }
 }
 
+/// `CODEC_PAIR=<bytes>:<pairs>`: our decode and tungstenite's codec in
+/// alternating batches of about 50 µs each, in one process, and the median
+/// of the per-pair time ratios, for a machine whose speed drifts from one
+/// second (or one process) to the next: criterion measures one function for
+/// seconds, then the other, and a slow spell lands on one side only. Each
+/// pair runs the two batches back to back, in alternating order; the
+/// median of the ratios and its interquartile range are printed with the
+/// median time per frame of each side. benches/codec_pair.sh runs it.
+fn pair(spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [len, pairs] = parts[..] else {
+        panic!("CODEC_PAIR={spec:?}: want <bytes>:<pairs>");
+    };
+    let len: usize = len.parse().expect("bytes");
+    let pairs: usize = pairs.parse().expect("pairs");
+    let frame = client_frame(len);
+    let batch = (50_000 / (len / 40 + 20)).max(1);
+    let mut conn = Connection::new(Role::Server, Limits::default());
+    let mut events = Vec::with_capacity(4);
+    let mut run_ours = || {
+        let t = std::time::Instant::now();
+        for _ in 0..batch {
+            ours(&mut conn, &frame, &mut events, true);
+        }
+        t.elapsed().as_nanos() as f64 / batch as f64
+    };
+    let run_theirs = || {
+        let t = std::time::Instant::now();
+        for _ in 0..batch {
+            black_box(tungstenite_decode(black_box(&frame)));
+        }
+        t.elapsed().as_nanos() as f64 / batch as f64
+    };
+    // Warm up both (buffers allocated, caches and branch predictors).
+    for _ in 0..10 {
+        run_ours();
+        run_theirs();
+    }
+    let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let (x, y) = if i % 2 == 0 {
+            let x = run_ours();
+            (x, run_theirs())
+        } else {
+            let y = run_theirs();
+            (run_ours(), y)
+        };
+        a.push(x);
+        b.push(y);
+        ratio.push(y / x);
+    }
+    let q = |v: &mut Vec<f64>, f: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * f).round() as usize]
+    };
+    println!(
+        "{len} B: wsbroadcaster {:.1} ns, tungstenite_codec {:.1} ns per frame (medians); \
+         ratio tungstenite / wsbroadcaster: median {:.2}x (quartiles {:.2}-{:.2}x, {pairs} pairs of {batch} frames)",
+        q(&mut a, 0.5),
+        q(&mut b, 0.5),
+        q(&mut ratio, 0.5),
+        q(&mut ratio, 0.25),
+        q(&mut ratio, 0.75),
+    );
+}
+
 fn main() {
     if let Ok(spec) = std::env::var("CODEC_INSTR") {
         return instr(&spec);
+    }
+    if let Ok(spec) = std::env::var("CODEC_PAIR") {
+        return pair(&spec);
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
