@@ -337,6 +337,14 @@ fn instr(spec: &str) {
 /// pair runs the two batches back to back, in alternating order; the
 /// median of the ratios and its interquartile range are printed with the
 /// median time per frame of each side. benches/codec_pair.sh runs it.
+///
+/// The frame sits at one of eight places in a larger buffer, a different
+/// one for each pair (both sides of a pair read the same copy), as a frame
+/// lies anywhere in a real read buffer: how the input and the output buffer
+/// fall relative to each other (within a cache line, and modulo the 4 KiB
+/// that load/store aliasing checks look at) moves the time of a large copy
+/// by up to 2x on either side, and one fixed placement would measure one
+/// draw of that lottery.
 fn pair(spec: &str) {
     let parts: Vec<&str> = spec.split(':').collect();
     let [len, pairs] = parts[..] else {
@@ -345,36 +353,44 @@ fn pair(spec: &str) {
     let len: usize = len.parse().expect("bytes");
     let pairs: usize = pairs.parse().expect("pairs");
     let frame = client_frame(len);
+    const PLACES: [usize; 8] = [0, 1031, 2062, 3093, 4124, 5155, 6186, 7217];
+    let mut storage = vec![0u8; frame.len() + PLACES[7]];
+    for &at in &PLACES {
+        storage[at..at + frame.len()].copy_from_slice(&frame);
+    }
+    let at = |i: usize| &storage[PLACES[i % 8]..PLACES[i % 8] + frame.len()];
     let batch = (50_000 / (len / 40 + 20)).max(1);
     let mut conn = Connection::new(Role::Server, Limits::default());
     let mut events = Vec::with_capacity(4);
-    let mut run_ours = || {
+    let mut run_ours = |frame: &[u8]| {
         let t = std::time::Instant::now();
         for _ in 0..batch {
-            ours(&mut conn, &frame, &mut events, true);
+            ours(&mut conn, frame, &mut events, true);
         }
         t.elapsed().as_nanos() as f64 / batch as f64
     };
-    let run_theirs = || {
+    let run_theirs = |frame: &[u8]| {
         let t = std::time::Instant::now();
         for _ in 0..batch {
-            black_box(tungstenite_decode(black_box(&frame)));
+            black_box(tungstenite_decode(black_box(frame)));
         }
         t.elapsed().as_nanos() as f64 / batch as f64
     };
     // Warm up both (buffers allocated, caches and branch predictors).
-    for _ in 0..10 {
-        run_ours();
-        run_theirs();
+    for i in 0..16 {
+        run_ours(at(i));
+        run_theirs(at(i));
     }
     let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..pairs {
+        // Two pairs in a row share a placement, one in each order.
+        let frame = at(i / 2);
         let (x, y) = if i % 2 == 0 {
-            let x = run_ours();
-            (x, run_theirs())
+            let x = run_ours(frame);
+            (x, run_theirs(frame))
         } else {
-            let y = run_theirs();
-            (run_ours(), y)
+            let y = run_theirs(frame);
+            (run_ours(frame), y)
         };
         a.push(x);
         b.push(y);
@@ -384,6 +400,25 @@ fn pair(spec: &str) {
         v.sort_by(f64::total_cmp);
         v[((v.len() - 1) as f64 * f).round() as usize]
     };
+    if std::env::var_os("CODEC_PAIR_PLACES").is_some() {
+        for (p, place) in PLACES.iter().enumerate() {
+            let mine = |v: &[f64]| -> Vec<f64> {
+                v.iter()
+                    .enumerate()
+                    .filter(|(i, _)| i / 2 % 8 == p)
+                    .map(|(_, x)| *x)
+                    .collect()
+            };
+            let src = at(p).as_ptr() as usize + frame.len() - len;
+            println!(
+                "  place {place:5} (payload at {:#x} mod 4096): wsbroadcaster {:.1} ns, tungstenite_codec {:.1} ns, ratio {:.2}x",
+                src % 4096,
+                q(&mut mine(&a), 0.5),
+                q(&mut mine(&b), 0.5),
+                q(&mut mine(&ratio), 0.5),
+            );
+        }
+    }
     println!(
         "{len} B: wsbroadcaster {:.1} ns, tungstenite_codec {:.1} ns per frame (medians); \
          ratio tungstenite / wsbroadcaster: median {:.2}x (quartiles {:.2}-{:.2}x, {pairs} pairs of {batch} frames)",

@@ -9,7 +9,8 @@
 # median of the rounds' medians. On a machine with scheduler autogroups the
 # runs get their own group at nice -15, as scripts/bench-vs-peers.sh does.
 # Usage: benches/codec_pair.sh [sizes...] (default 16 1024 65536);
-# PAIRS (default 1000) batches per side and round.
+# PAIRS (default 1000) batches per side and round; CODEC_PAIR_PLACES=1 also
+# prints the medians for each of the eight placements of the frame.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -z "${CODEC_PAIR_GROUP:-}" ] && [ -w /proc/self/autogroup ] && command -v setsid >/dev/null; then
