@@ -4,12 +4,12 @@
 # benches/codec.rs): the machine's speed drifts by tens of per cent from one
 # second, and one process, to the next, and criterion, which measures one
 # function for seconds and then the other, lets a slow spell land on one
-# side only. Each size runs ROUNDS times (default 5) as separate processes;
+# side only. Each size runs ROUNDS times (default 9) as separate processes;
 # each prints its median ratio and quartiles; the last line per size is the
 # median of the rounds' medians. On a machine with scheduler autogroups the
 # runs get their own group at nice -15, as scripts/bench-vs-peers.sh does.
 # Usage: benches/codec_pair.sh [sizes...] (default 16 1024 65536);
-# PAIRS (default 1000) batches per side and round; CODEC_PAIR_PLACES=1 also
+# PAIRS (default 2000) batches per side and round; CODEC_PAIR_PLACES=1 also
 # prints the medians for each of the eight placements of the frame.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,8 +21,8 @@ cargo bench --bench codec --no-run --quiet 2>/dev/null
 tdir="${CARGO_TARGET_DIR:-target}"
 bin=$(ls -t "$tdir"/release/deps/codec-* | grep -v '\.d$' | head -n1)
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(16 1024 65536)
-rounds=${ROUNDS:-5}
-pairs=${PAIRS:-1000}
+rounds=${ROUNDS:-9}
+pairs=${PAIRS:-2000}
 for len in "${sizes[@]}"; do
   medians=()
   for ((r = 0; r < rounds; r++)); do
