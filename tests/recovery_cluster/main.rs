@@ -7,7 +7,9 @@
 //! a gap. By default (`--redis-history`), Redis numbers every stream's
 //! messages and a client recovers on any node.
 
+#[path = "../common/mod.rs"]
 mod common;
+#[path = "../redis_server/mod.rs"]
 mod redis_server;
 
 use std::io::Write;

@@ -6,7 +6,9 @@
 //!
 //! Every process is started here and ended by PID; every wait is bounded.
 
+#[path = "../common/mod.rs"]
 mod common;
+#[path = "../redis_server/mod.rs"]
 mod redis_server;
 
 use std::io::Write;
