@@ -26,7 +26,7 @@
 #      writes the lock file when it is missing). No browser is downloaded:
 #      the tests drive Debian's /usr/bin/chromium. Likewise the socket.io
 #      emitter (@socket.io/redis-emitter and the redis client) into
-#      tests/socketio/node_modules, for tests/cluster.rs.
+#      tests/socketio/node_modules, for tests/cluster/socketio.rs.
 #   4. The Autobahn testsuite (wstest), via autobahn/install.sh.
 #
 # Env: PYTHON  the Python 3 interpreter the tests use (default: python3 on PATH)
@@ -210,7 +210,7 @@ npm_dir() {
     fi
 }
 npm_dir "$BROWSER_DIR"
-# The socket.io emitter tests (tests/cluster.rs): the real @socket.io/redis-emitter
+# The socket.io emitter tests (tests/cluster/socketio.rs): the real @socket.io/redis-emitter
 # and its redis client, pinned by tests/socketio/package.json + package-lock.json.
 t=$(date +%s)
 npm_dir "$SOCKETIO_DIR"
