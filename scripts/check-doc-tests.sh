@@ -3,10 +3,12 @@
 # as printed by `cargo test --lib -- --list`) still exists, and that every
 # bare RFC-rule test name (`rfc6455_…`, `rfc7692_…`) is a function in src/,
 # tests/ or fuzz/. Run from the repository root; exits 1 on a stale name.
+# Lists the tests of the release build, which scripts/test.sh (step 5) has
+# just built, so there it costs no compilation.
 set -eu
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
-cargo test --quiet --lib -- --list 2>/dev/null | sed -n 's/: test$//p' | sort -u >"$list"
+cargo test --quiet --release --lib -- --list 2>/dev/null | sed -n 's/: test$//p' | sort -u >"$list"
 status=0
 checked=0
 for doc in README.md docs/*.md; do

@@ -16,7 +16,9 @@
 #                                     build, tests/budget.rs keeps the size and memory
 #                                     budget (budget.toml) and tests/small_host.rs runs
 #                                     10,000 clients in a 1-CPU, 64 MiB cgroup (docs/deployment.md)
-#   5. autobahn/run.sh all            Autobahn testsuite, server (ws:// and wss://) and
+#   5. scripts/check-doc-tests.sh     every test the docs name (docs/protocol.md's
+#                                     rule-to-test list and others) still exists
+#   6. autobahn/run.sh all            Autobahn testsuite, server (ws:// and wss://) and
 #                                     client, strict bar
 #                                     (skipped with SKIP_AUTOBAHN=1)
 # The last line printed says whether everything passed, or which step failed.
@@ -65,6 +67,9 @@ fi
 
 step "cargo test --release${*:+ $*}"
 cargo test --release "$@"
+
+step "docs name only existing tests (scripts/check-doc-tests.sh)"
+sh scripts/check-doc-tests.sh
 
 if [ "${SKIP_AUTOBAHN:-0}" = 1 ]; then
     TIMES+=("$STEP $(since "$STEP_START")s")
