@@ -9,7 +9,7 @@
 #   1. Debian packages: netcat-openbsd (nc with -U and -u), redis-server,
 #      chromium (/usr/bin/chromium, used headless by the browser tests),
 #      systemd (systemd-analyze verify checks contrib/wsbroadcaster.service),
-#      curl (the admin endpoint's publisher in tests/ops.rs),
+#      curl (the admin endpoint's publisher in tests/ops/),
 #      openssl (the CLI makes the certificate of Autobahn's TLS part), binutils
 #      (strip, for the size budget), and for the aarch64 (Raspberry Pi) cross
 #      build and its qemu smoke test: rustc-web with its arm64 standard library
