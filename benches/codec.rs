@@ -338,8 +338,8 @@ fn instr(spec: &str) {
 /// median of the ratios and its interquartile range are printed with the
 /// median time per frame of each side. benches/codec_pair.sh runs it.
 ///
-/// The frame sits at one of eight places in a larger buffer, a different
-/// one for each pair (both sides of a pair read the same copy), as a frame
+/// The frame sits at one of eight places in a larger buffer, the next one
+/// every two pairs (both sides of a pair read the same copy), as a frame
 /// lies anywhere in a real read buffer: how the input and the output buffer
 /// fall relative to each other (within a cache line, and modulo the 4 KiB
 /// that load/store aliasing checks look at) moves the time of a large copy
